@@ -1,0 +1,72 @@
+"""The ``edgeparse`` command line.
+
+Each subcommand lives in its own module that exposes ``add_arguments(parser)`` and
+``run(args) -> int``. Command modules import heavy libraries (torch, openvino...)
+inside ``run`` only, so ``edgeparse --help`` and the torch-free edge commands work
+on a device without torch.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from edge.errors import ConfigError, EdgeparseError
+
+# (words, module, one-line help). Words of more than one item form a command group.
+COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
+    (("data", "prepare"), "training.data.prepare_cmd", "convert a raw dataset to the training layout"),
+    (("data", "synth"), "training.data.synth_cmd", "write synthetic face-parsing samples to disk"),
+    (("model", "info"), "training.models.info_cmd", "print parameters and MACs of a registered model"),
+    (("model", "list"), "training.models.list_cmd", "list registered models"),
+    (("train",), "training.train_cmd", "train a student or teacher from a YAML recipe"),
+    (("evaluate",), "training.evaluate_cmd", "evaluate a checkpoint on a dataset split"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgeparse",
+        description="Face parsing from training to edge devices, with parity checks.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for words, module_name, help_text in COMMANDS:
+        target = subparsers
+        for word in words[:-1]:
+            if word not in groups:
+                group = subparsers.add_parser(word, help=f"{word} commands")
+                groups[word] = group.add_subparsers(dest=f"{word}_command", metavar="SUBCOMMAND")
+                group.set_defaults(_group_parser=group)
+            target = groups[word]
+        sub = target.add_parser(words[-1], help=help_text, description=help_text)
+        module = importlib.import_module(module_name)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not hasattr(args, "_run"):
+        (getattr(args, "_group_parser", None) or parser).print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("edgeparse: interrupted", file=sys.stderr)
+        return 130
+    except EdgeparseError as exc:
+        print(f"edgeparse: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

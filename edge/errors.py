@@ -1,0 +1,70 @@
+"""The one error hierarchy for edgeparse.
+
+Library code raises these; only the CLI layer turns them into a one-line message
+and an exit code. Messages say what is wrong, the valid values, and the next step.
+"""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class EdgeparseError(Exception):
+    """Base class: an expected failure with a message meant for the user."""
+
+    exit_code = 1
+
+
+class ConfigError(EdgeparseError):
+    """A config file, key or value is wrong."""
+
+    exit_code = 2
+
+
+class UnknownNameError(ConfigError):
+    """A name (model, schema, backend, target...) is not registered."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]):
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        super().__init__(f"unknown {kind} {name!r}.{hint} Known: {', '.join(known)}")
+        self.kind, self.name, self.known = kind, name, known
+
+
+class DataError(EdgeparseError):
+    """A dataset file or folder is missing, unreadable or inconsistent."""
+
+
+class CheckpointError(EdgeparseError):
+    """A checkpoint is missing, truncated, corrupt or incompatible."""
+
+
+class BundleError(EdgeparseError):
+    """A deploy bundle is missing, truncated, tampered with or inconsistent."""
+
+
+class BackendUnavailable(EdgeparseError):
+    """An inference backend's library is not installed on this machine."""
+
+
+class UnsupportedError(EdgeparseError):
+    """A valid request that this target, backend or quantizer cannot do."""
+
+
+class ExportError(EdgeparseError):
+    """Export or lowering of a model failed or produced an invalid graph."""
+
+
+class ParityError(EdgeparseError):
+    """A deployed model missed the agreed parity tolerance."""
+
+
+class InputError(EdgeparseError):
+    """An image, video or array given to the runtime is unusable."""
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """Return ' Did you mean X?' for the closest known name, or ''."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,149 @@
+"""Label schemas (class ids, names, colours, flip pairs) and mappings between them.
+
+All of it is data in ``schemas.yaml``; this module only loads and checks it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from edge.errors import ConfigError, UnknownNameError
+
+IGNORE_INDEX = 255
+_SCHEMA_FILE = Path(__file__).with_name("schemas.yaml")
+
+
+@dataclass(frozen=True)
+class LabelSchema:
+    """One dataset's label space. Class ids are positions in ``class_names``."""
+
+    name: str
+    class_names: tuple[str, ...]
+    colors: tuple[tuple[int, int, int], ...]
+    flip_pairs: tuple[tuple[int, int], ...]
+    merged_sets: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def index(self, class_name: str) -> int:
+        if class_name not in self.class_names:
+            raise UnknownNameError(f"class of schema {self.name!r}", class_name, self.class_names)
+        return self.class_names.index(class_name)
+
+    def flip_lut(self) -> np.ndarray:
+        """A 256-entry uint8 table that swaps left/right ids (ignore stays 255)."""
+        lut = np.arange(256, dtype=np.uint8)
+        for a, b in self.flip_pairs:
+            lut[a], lut[b] = b, a
+        return lut
+
+    def palette(self) -> np.ndarray:
+        """(256, 3) uint8 RGB palette; unknown ids and ignore are white."""
+        pal = np.full((256, 3), 255, dtype=np.uint8)
+        pal[: self.num_classes] = np.asarray(self.colors, dtype=np.uint8)
+        return pal
+
+    def colorize(self, label: np.ndarray) -> np.ndarray:
+        """Map an (H, W) label map to an (H, W, 3) RGB image."""
+        return self.palette()[label.astype(np.uint8)]
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "class_names": list(self.class_names),
+            "colors": [list(c) for c in self.colors],
+            "flip_pairs": [list(p) for p in self.flip_pairs],
+            "merged_sets": {k: list(v) for k, v in self.merged_sets.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LabelSchema:
+        """Rebuild a schema stored in a checkpoint or bundle manifest."""
+        try:
+            return cls(
+                name=str(data["name"]),
+                class_names=tuple(data["class_names"]),
+                colors=tuple(tuple(int(v) for v in c) for c in data["colors"]),
+                flip_pairs=tuple(tuple(p) for p in data.get("flip_pairs", [])),
+                merged_sets={k: tuple(v) for k, v in data.get("merged_sets", {}).items()},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"malformed label schema record: {exc!r}") from exc
+
+
+@lru_cache(maxsize=1)
+def _load() -> dict:
+    return yaml.safe_load(_SCHEMA_FILE.read_text())
+
+
+def list_schemas() -> list[str]:
+    return sorted(_load()["schemas"])
+
+
+@lru_cache(maxsize=None)
+def get_schema(name: str) -> LabelSchema:
+    """Return the named schema (``celebamask_hq``, ``lapa``, ``helen``)."""
+    schemas = _load()["schemas"]
+    key = name.replace("-", "_").lower()
+    if key not in schemas:
+        raise UnknownNameError("label schema", name, schemas)
+    raw = schemas[key]
+    names = tuple(c["name"] for c in raw["classes"])
+    colors = tuple(tuple(c["color"]) for c in raw["classes"])
+    pairs = tuple((names.index(a), names.index(b)) for a, b in raw.get("flip_pairs", []))
+    merged = {k: tuple(names.index(n) for n in v) for k, v in raw.get("merged_sets", {}).items()}
+    return LabelSchema(key, names, colors, pairs, merged, raw.get("description", ""))
+
+
+@lru_cache(maxsize=None)
+def class_mapping(src: str, dst: str) -> np.ndarray:
+    """A 256-entry uint8 lookup table from ``src`` ids to ``dst`` ids (255 = ignore).
+
+    Identity when ``src == dst``. Raises ``ConfigError`` when no mapping is defined.
+    """
+    s, d = get_schema(src), get_schema(dst)
+    lut = np.full(256, IGNORE_INDEX, dtype=np.uint8)
+    if s.name == d.name:
+        lut[: s.num_classes] = np.arange(s.num_classes)
+        return lut
+    mappings = _load()["mappings"]
+    key = f"{s.name}->{d.name}"
+    if key not in mappings:
+        known = ", ".join(sorted(mappings))
+        raise ConfigError(f"no label mapping from {s.name!r} to {d.name!r}. Defined mappings: {known}")
+    explicit = mappings[key] or {}
+    for src_id, cls_name in enumerate(s.class_names):
+        target = explicit.get(cls_name, cls_name)
+        if target == "ignore":
+            continue
+        if target not in d.class_names:
+            raise ConfigError(f"mapping {key}: class {cls_name!r} has no counterpart {target!r} in {d.name!r}")
+        lut[src_id] = d.class_names.index(target)
+    return lut
+
+
+def probability_mapping(src: str, dst: str) -> np.ndarray:
+    """A (C_src, C_dst) 0/1 matrix that sums source probabilities into target classes.
+
+    Source classes mapped to ``ignore`` have an all-zero row: their mass is dropped,
+    and callers renormalise over what is left.
+    """
+    s, d = get_schema(src), get_schema(dst)
+    lut = class_mapping(src, dst)
+    matrix = np.zeros((s.num_classes, d.num_classes), dtype=np.float32)
+    for i in range(s.num_classes):
+        if lut[i] != IGNORE_INDEX:
+            matrix[i, lut[i]] = 1.0
+    return matrix
+
+
+def remap_labels(label: np.ndarray, src: str, dst: str) -> np.ndarray:
+    """Translate a label map between schemas; ignore (255) stays ignore."""
+    return class_mapping(src, dst)[label]

@@ -1,0 +1,84 @@
+"""Training recipes: one YAML file per recipe, loaded into these frozen dataclasses."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from edge.config import load_config
+from training.data.augment import AugmentConfig
+
+DATA_FORMATS = ("synthetic", "prepared", "celebamask_hq", "lapa", "helen")
+
+
+@dataclass(frozen=True)
+class DataCfg:
+    """Where samples come from and at what size the model sees them."""
+
+    format: Literal["synthetic", "prepared", "celebamask_hq", "lapa", "helen"] = "synthetic"
+    root: str | None = None  # dataset folder; unused for synthetic
+    schema: str = "lapa"  # label schema of synthetic data; real datasets carry their own
+    size: int = 256  # square training and evaluation input size
+    train_split: str = "train"
+    val_split: str = "val"
+    synthetic_train: int = 2000  # synthetic samples per epoch
+    synthetic_val: int = 200
+    seed: int = 0  # synthetic content seed (val uses seed + 1)
+    workers: int = 2
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass(frozen=True)
+class ModelCfg:
+    name: str = "ehanet_mbv2"
+    overrides: dict[str, Any] = field(default_factory=dict)  # checked by create_model
+
+
+@dataclass(frozen=True)
+class LossCfg:
+    alpha: float = 50.0  # boundary weight of the final parsing loss (SPEC §1.7, §8 row 3)
+    aux_weight: float = 1.0
+    edge_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class OptimCfg:
+    name: Literal["sgd", "adamw"] = "adamw"
+    lr: float = 1e-3
+    momentum: float = 0.9  # SGD only
+    weight_decay: float = 1e-4
+    warmup_iters: int = 100
+    warmup_factor: float = 1.0 / 3.0  # warm-up starts at lr * factor (SPEC §1.9)
+    poly_power: float = 0.9
+
+
+@dataclass(frozen=True)
+class TrainCfg:
+    epochs: int = 10
+    batch_size: int = 8  # per process
+    eval_interval: int = 1  # epochs between validations
+    checkpoint_interval: int = 50  # iterations between `last.pt` saves (mid-epoch resume)
+    amp: bool = True  # only takes effect on CUDA
+    seed: int = 2020
+    grad_clip: float | None = None
+    log_interval: int = 10
+    select_metric: Literal["miou", "mean_f1"] = "miou"  # chosen on val, never on test
+
+
+@dataclass(frozen=True)
+class RecipeCfg:
+    name: str = "recipe"
+    output_dir: str = "runs"  # the run writes to output_dir/name
+    model: ModelCfg = field(default_factory=ModelCfg)
+    data: DataCfg = field(default_factory=DataCfg)
+    loss: LossCfg = field(default_factory=LossCfg)
+    optim: OptimCfg = field(default_factory=OptimCfg)
+    train: TrainCfg = field(default_factory=TrainCfg)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+
+def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> RecipeCfg:
+    return load_config(RecipeCfg, path, overrides)

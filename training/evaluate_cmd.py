@@ -1,0 +1,39 @@
+"""``edgeparse evaluate``: per-class metrics of a checkpoint on a dataset split."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="a .pt written by edgeparse train")
+    parser.add_argument("--split", default="val", help="split to score (default: val)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="data overrides on the checkpoint's recipe, e.g. data.format=lapa data.root=/data/LaPa")
+    parser.add_argument("--json", metavar="PATH", help="also write the metrics as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge.config import apply_overrides, from_dict
+    from training.checkpoint import build_model_from_checkpoint, load_checkpoint, schema_of
+    from training.config import RecipeCfg
+    from training.data.factory import build_loader
+    from training.distributed import DistInfo
+    from training.evaluate import evaluate
+
+    payload = load_checkpoint(args.checkpoint)
+    cfg = from_dict(RecipeCfg, apply_overrides(payload["config"], args.overrides))
+    info = DistInfo()
+    loader, _, source = build_loader(cfg.data, args.split, cfg.train.batch_size, cfg.train.seed, info, train=False)
+    schema = schema_of(payload)
+    if source.schema.class_names != schema.class_names:
+        from edge.errors import DataError
+        raise DataError(f"dataset schema {source.schema.name!r} does not match the checkpoint's {schema.name!r}")
+    model = build_model_from_checkpoint(payload)
+    summary = evaluate(model, loader, schema.num_classes, info).summary(schema)
+    print(f"{args.checkpoint} on {cfg.data.format}/{args.split} at {cfg.data.size}px:")
+    print(summary.format_table(schema))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(summary.to_dict(), handle, indent=2)
+    return 0

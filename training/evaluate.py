@@ -24,6 +24,4 @@ def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, info: DistI
         matrix.update(batch["label"].numpy(), pred)
     model.train(was_training)
     counts = all_reduce_sum(torch.from_numpy(matrix.matrix.astype(np.int64)).to(info.device), info)
-    total = ConfusionMatrix(num_classes)
-    total.merge_counts(counts.cpu().numpy())
-    return total
+    return ConfusionMatrix.from_counts(counts.cpu().numpy())

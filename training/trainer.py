@@ -177,7 +177,7 @@ class Trainer:
     def _validate(self) -> dict[str, float] | None:
         matrix = evaluate(self.model, self.val_loader, self.schema.num_classes, self.info)
         summary = matrix.summary(self.schema)
-        metrics = {"miou": summary.miou, "mean_f1": summary.mean_f1, "pixel_acc": summary.pixel_accuracy}
+        metrics = {"miou": summary.miou, "mean_f1": summary.mean_f1_fg, "pixel_acc": summary.pixel_accuracy}
         if not self.info.is_main:
             return None
         print(f"\nvalidation after epoch {self.progress.epoch} ({self.cfg.data.val_split}):")

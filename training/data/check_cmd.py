@@ -1,0 +1,57 @@
+"""`edgeparse data check FORMAT ROOT`: read every sample of a dataset and report problems."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from edge.data import SPLITS, Sample, list_formats, open_dataset, scan
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("format", metavar="FORMAT", help=f"dataset layout: {', '.join(list_formats())}")
+    parser.add_argument("root", metavar="ROOT", help="dataset folder")
+    parser.add_argument(
+        "--split",
+        action="append",
+        default=None,
+        help=f"split to check (repeatable; default: {', '.join(SPLITS)})",
+    )
+    parser.add_argument(
+        "--skip-bad", action="store_true", help="list every bad sample instead of stopping at the first"
+    )
+
+
+class _Stats:
+    """Image sizes and, per class, how many samples contain it."""
+
+    def __init__(self):
+        self.sizes: set[tuple[int, int]] = set()
+        self.presence = np.zeros(256, dtype=np.int64)
+
+    def __call__(self, index: int, sample: Sample) -> None:
+        self.sizes.add(sample.image.shape[:2])
+        self.presence[np.unique(sample.label)] += 1
+
+
+def _check_split(fmt: str, root: str, split: str, skip_bad: bool) -> int:
+    reader = open_dataset(fmt, root, split)
+    stats = _Stats()
+    report = scan(reader, skip_bad=skip_bad, progress=True, visit=stats)
+    print(f"{split}: {len(report.good)}/{report.total} samples read cleanly (schema {reader.schema.name})")
+    if stats.sizes:
+        heights, widths = zip(*stats.sizes, strict=True)
+        print(f"  image height {min(heights)}..{max(heights)}, width {min(widths)}..{max(widths)} pixels")
+        present = [f"{name} {stats.presence[i]}" for i, name in enumerate(reader.schema.class_names)]
+        print(f"  samples containing each class: {', '.join(present)}; ignore (255) {stats.presence[255]}")
+    for path, reason in report.bad:
+        print(f"  bad: {path}: {reason}")
+    return len(report.bad)
+
+
+def run(args: argparse.Namespace) -> int:
+    bad = sum(_check_split(args.format, args.root, split, args.skip_bad) for split in args.split or SPLITS)
+    if bad:
+        print(f"{bad} bad samples found")
+    return 1 if bad else 0

@@ -36,6 +36,7 @@ class ModelCfg:
 
 @dataclass(frozen=True)
 class LossCfg:
+    name: str = "ehanet"  # criterion registered in training.losses.CRITERIA
     alpha: float = 50.0  # boundary weight of the final parsing loss (SPEC §1.7, §8 row 3)
     aux_weight: float = 1.0
     edge_weight: float = 1.0

@@ -172,3 +172,20 @@ class EHANetLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, aux_weight={self.aux_weight}, edge_weight={self.edge_weight}"
+
+
+def _ehanet_criterion(cfg) -> nn.Module:
+    return EHANetLoss(alpha=cfg.alpha, aux_weight=cfg.aux_weight, edge_weight=cfg.edge_weight)
+
+
+# Criterion factories by ``loss.name``; each takes the recipe's LossCfg.
+CRITERIA = {"ehanet": _ehanet_criterion}
+
+
+def build_criterion(cfg) -> nn.Module:
+    """The training criterion named by ``cfg.name`` (a ``training.config.LossCfg``)."""
+    if cfg.name not in CRITERIA:
+        from edge.errors import UnknownNameError
+
+        raise UnknownNameError("loss", cfg.name, CRITERIA)
+    return CRITERIA[cfg.name](cfg)

@@ -19,7 +19,7 @@ from training.config import RecipeCfg
 from training.data.factory import build_loader
 from training.distributed import DistInfo, barrier
 from training.evaluate import evaluate
-from training.losses import EHANetLoss
+from training.losses import build_criterion
 from training.models import create_model
 from training.optim import build_optimizer, build_scheduler
 from training.run_log import RunLog
@@ -76,8 +76,7 @@ class Trainer:
         self.net = self._wrap_ddp(self.model)
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.total_iters = t.epochs * self.sampler.batches_per_epoch()
-        self.criterion = EHANetLoss(alpha=cfg.loss.alpha, aux_weight=cfg.loss.aux_weight,
-                                    edge_weight=cfg.loss.edge_weight)
+        self.criterion = build_criterion(cfg.loss)
         self.use_amp = t.amp and info.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.progress = Progress()

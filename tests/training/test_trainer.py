@@ -1,0 +1,80 @@
+"""The trainer: writes its artifacts, resumes mid-epoch exactly, refuses to clobber, stops on NaN."""
+import pytest
+import torch
+
+from edge.cli import main
+from edge.config import load_yaml
+from edge.errors import ConfigError, EdgeparseError
+from training.checkpoint import load_checkpoint
+from training.config import load_recipe
+from training.distributed import DistInfo
+from training.trainer import Trainer
+
+TINY = [
+    "model.name=ehanet_mbv2", "data.size=64", "data.synthetic_train=24", "data.synthetic_val=4",
+    "data.workers=0", "train.epochs=1", "train.batch_size=4", "train.checkpoint_interval=2",
+    "train.log_interval=1", "optim.warmup_iters=2",
+]
+
+
+def _recipe(tmp_path, name, extra=()):
+    return load_recipe(None, [*TINY, f"output_dir={tmp_path}", f"name={name}", *extra])
+
+
+def test_run_writes_config_checkpoints_and_logs(tmp_path):
+    best = Trainer(_recipe(tmp_path, "a"), DistInfo()).fit()
+    run = tmp_path / "a"
+    for name in ("config.yaml", "last.pt", "best.pt", "train.csv", "val.csv"):
+        assert (run / name).exists(), name
+    assert 0.0 <= best["miou"] <= 1.0
+    payload = load_checkpoint(run / "best.pt")
+    assert payload["schema"]["name"] == "lapa" and payload["metrics"]["miou"] == best["miou"]
+    assert load_yaml(run / "config.yaml")["data"]["size"] == 64
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+    Trainer(_recipe(tmp_path, "full"), DistInfo()).fit()
+    reference = load_checkpoint(tmp_path / "full" / "last.pt")["state_dict"]
+
+    original_step = Trainer._step
+    calls = {"n": 0}
+
+    def interrupted_step(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 4:  # dies mid-epoch, after the checkpoint of iteration 2
+            raise KeyboardInterrupt
+        return original_step(self, batch)
+
+    monkeypatch.setattr(Trainer, "_step", interrupted_step)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(_recipe(tmp_path, "cut"), DistInfo()).fit()
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["progress"]["global_iter"] == 2
+    monkeypatch.setattr(Trainer, "_step", original_step)
+    Trainer(_recipe(tmp_path, "cut"), DistInfo(), resume=True).fit()
+    resumed = load_checkpoint(tmp_path / "cut" / "last.pt")
+    assert resumed["progress"]["global_iter"] == 6
+    for key, value in reference.items():
+        assert torch.allclose(value.float(), resumed["state_dict"][key].float(), atol=1e-6), key
+
+
+def test_existing_run_needs_resume_or_force(tmp_path):
+    Trainer(_recipe(tmp_path, "a"), DistInfo()).fit()
+    with pytest.raises(ConfigError, match="--resume"):
+        Trainer(_recipe(tmp_path, "a"), DistInfo())
+    Trainer(_recipe(tmp_path, "a", ["train.epochs=0"]), DistInfo(), force=True)
+
+
+def test_non_finite_loss_stops_training_and_keeps_the_checkpoint(tmp_path):
+    def poisoned(batch, outputs):
+        return {"poison": outputs.logits.sum() * float("nan")}
+
+    trainer = Trainer(_recipe(tmp_path, "nan"), DistInfo(), extra_loss=poisoned)
+    with pytest.raises(EdgeparseError, match="NaN|nan"):
+        trainer.fit()
+
+
+def test_cli_trains_with_overrides(tmp_path, capsys):
+    code = main(["train", "--config", "configs/train/smoke.yaml", *TINY, f"output_dir={tmp_path}", "name=cli"])
+    assert code == 0
+    assert "best miou" in capsys.readouterr().out
+    assert main(["train", "--config", "configs/train/smoke.yaml", "train.epohcs=1"]) == 2

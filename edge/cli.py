@@ -17,11 +17,17 @@ from edge.errors import ConfigError, EdgeparseError
 # (words, module, one-line help). Words of more than one item form a command group.
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("data", "prepare"), "training.data.prepare_cmd", "convert a raw dataset to the training layout"),
+    (("data", "check"), "training.data.check_cmd", "read every sample of a dataset and report bad files"),
     (("data", "synth"), "training.data.synth_cmd", "write synthetic face-parsing samples to disk"),
     (("model", "info"), "training.models.info_cmd", "print parameters and MACs of a registered model"),
     (("model", "list"), "training.models.list_cmd", "list registered models"),
     (("train",), "training.train_cmd", "train a student or teacher from a YAML recipe"),
+    (("distill",), "training.distill.distill_cmd", "train a student by distillation from frozen teachers"),
     (("evaluate",), "training.evaluate_cmd", "evaluate a checkpoint on a dataset split"),
+    (("quantize", "ptq"), "quantize.ptq_cmd", "post-training INT8 quantization to a QDQ ONNX (baseline)"),
+    (("quantize", "qat"), "quantize.qat_cmd", "quantization-aware fine-tuning with KD to a QDQ ONNX"),
+    (("validate",), "edge.validate_cmd", "per-class parity of a deploy bundle vs its FP32 reference"),
+    (("bench",), "edge.bench_cmd", "latency and throughput of a deploy bundle on this device"),
 ]
 
 

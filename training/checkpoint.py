@@ -6,7 +6,6 @@ progress counters and metrics travel together.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import zipfile
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from edge.bundle import file_sha256  # noqa: F401  (re-exported for build-side callers)
 from edge.errors import CheckpointError
 from edge.schemas import LabelSchema
 
@@ -84,10 +84,3 @@ def build_model_from_checkpoint(payload: dict[str, Any]) -> nn.Module:
         )
     return model
 
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -1,0 +1,77 @@
+"""Inference backends, one runner class per library, imported only when used.
+
+``BACKENDS`` is the one table of backend names, runner classes ("module:Class"), the
+library each needs and how to install it. Nothing here imports a backend library, so
+``edge`` works on a device that has only the backend it deploys to.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from edge.backends.base import MODES, BaseRunner, Runner, TensorSpec
+from edge.bundle import Bundle, load_bundle
+from edge.errors import BackendUnavailable, UnknownNameError
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    runner: str  # "module:Class"
+    library: str  # the import name of the library it needs
+    install: str  # how to get that library
+
+
+BACKENDS: dict[str, BackendEntry] = {
+    "onnxruntime": BackendEntry("edge.backends.ort:OrtRunner", "onnxruntime",
+                                "pip install 'edgeparse[ort]' (onnxruntime==1.31.1)"),
+    "openvino": BackendEntry("edge.backends.openvino:OpenVinoRunner", "openvino",
+                             "pip install 'edgeparse[openvino]' (openvino==2026.4.1)"),
+    "litert": BackendEntry("edge.backends.litert:LiteRtRunner", "ai_edge_litert",
+                           "pip install 'edgeparse[litert]' (ai-edge-litert==2.3.0)"),
+    "tensorrt": BackendEntry("edge.backends.tensorrt:TensorRtRunner", "tensorrt",
+                             "use the TensorRT Python bindings of JetPack/the TensorRT install on the "
+                             "GPU machine (e.g. apt install python3-libnvinfer) and pip install cuda-python"),
+}
+
+
+def list_backends() -> list[str]:
+    return sorted(BACKENDS)
+
+
+def _entry(backend: str) -> BackendEntry:
+    if backend not in BACKENDS:
+        raise UnknownNameError("backend", backend, BACKENDS)
+    return BACKENDS[backend]
+
+
+def import_library(backend: str, module: str | None = None) -> ModuleType:
+    """Import the library ``backend`` needs (or its extra ``module``), with an install hint."""
+    entry = _entry(backend)
+    name = module or entry.library
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"backend {backend!r} needs the Python module {name!r}, which cannot be imported here "
+            f"({exc}). Install: {entry.install}"
+        ) from exc
+
+
+def runner_class(backend: str) -> type[BaseRunner]:
+    module_name, class_name = _entry(backend).runner.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def open_runner(bundle: Bundle | str | Path, threads: int | None = None, mode: str = "latency") -> BaseRunner:
+    """An inactive runner for a bundle's model; use it as ``with open_runner(b) as runner:``."""
+    if not isinstance(bundle, Bundle):
+        bundle = load_bundle(bundle)
+    spec = bundle.manifest.input
+    tensor = TensorSpec(spec.name, tuple(spec.shape), spec.dtype)
+    return runner_class(bundle.manifest.backend)(bundle.model_path, tensor, threads=threads, mode=mode)
+
+
+__all__ = ["BACKENDS", "MODES", "BackendEntry", "BaseRunner", "Runner", "TensorSpec", "import_library",
+           "list_backends", "open_runner", "runner_class"]

@@ -1,0 +1,162 @@
+"""The runner interface every inference backend implements (Polygraphy's BaseRunner style).
+
+A runner is a context manager. The public ``activate``/``infer``/``deactivate`` check the
+runner's state and the input tensor, then call the backend's ``_*_impl`` overrides, so
+every backend rejects a wrong shape or dtype with the same message and reports
+``last_latency_ms`` the same way.
+"""
+from __future__ import annotations
+
+import abc
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+import numpy as np
+
+from edge.errors import BundleError, ConfigError, InputError, UnsupportedError
+
+if TYPE_CHECKING:
+    from typing import Self  # Python >= 3.11; annotations are strings here
+
+Mode = Literal["latency", "throughput"]
+MODES: tuple[str, ...] = ("latency", "throughput")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One graph tensor as the caller sees it: name, static shape, NumPy dtype name."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+
+class Runner(Protocol):
+    """What parity checks and benchmarks need from a backend."""
+
+    backend: str
+    input_spec: TensorSpec
+    last_latency_ms: float | None
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def infer(self, x: np.ndarray) -> np.ndarray: ...
+
+    def applied_settings(self) -> dict[str, Any]: ...
+
+
+class BaseRunner(abc.ABC):
+    """Shared state handling; subclasses implement the ``_*_impl`` methods.
+
+    ``infer`` takes one (1, 3, H, W) float32 batch and returns (1, C, H', W') float32 logits.
+    Backends with an asynchronous API set ``supports_async`` and implement ``_run_async_impl``.
+    """
+
+    backend: ClassVar[str] = ""
+    supports_async: ClassVar[bool] = False
+
+    def __init__(self, model_path: str | Path, input_spec: TensorSpec, threads: int | None = None,
+                 mode: str = "latency"):
+        if threads is not None and threads < 1:
+            raise ConfigError(f"threads must be >= 1 (or unset for the backend default), got {threads}")
+        if mode not in MODES:
+            raise ConfigError(f"unknown runner mode {mode!r}; valid modes: {', '.join(MODES)}")
+        self.model_path = Path(model_path)
+        self.input_spec = input_spec
+        self.threads = threads
+        self.mode = mode
+        self.is_active = False
+        self.last_latency_ms: float | None = None
+
+    def __enter__(self) -> Self:
+        self.activate()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.deactivate()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.model_path)!r}, threads={self.threads}, mode={self.mode!r})"
+
+    def activate(self) -> None:
+        """Load the model; raises ``BackendUnavailable`` when the library is missing."""
+        if self.is_active:
+            raise RuntimeError(f"{self!r} is already active")
+        if not self.model_path.is_file():
+            raise BundleError(f"model file {self.model_path} not found")
+        self._activate_impl()
+        self.is_active = True
+
+    def deactivate(self) -> None:
+        if not self.is_active:
+            raise RuntimeError(f"{self!r} is not active")
+        self._deactivate_impl()
+        self.is_active = False
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """Run one batch; times it into ``last_latency_ms``."""
+        self._require_active()
+        self._check_input(x)
+        start = time.perf_counter()
+        out = self._infer_impl(x)
+        self.last_latency_ms = (time.perf_counter() - start) * 1e3
+        return self._check_output(out)
+
+    def run_async(self, x: np.ndarray, count: int) -> list[float]:
+        """Keep the backend's request queue full with ``count`` copies of ``x``.
+
+        Returns each request's latency in ms (the caller times the whole call for FPS).
+        """
+        self._require_active()
+        self._check_input(x)
+        if not self.supports_async:
+            raise UnsupportedError(f"backend {self.backend!r} has no asynchronous API")
+        if count < 1:
+            raise ConfigError(f"count must be >= 1, got {count}")
+        return self._run_async_impl(x, count)
+
+    def applied_settings(self) -> dict[str, Any]:
+        """The settings the backend actually applied (read back where it allows)."""
+        self._require_active()
+        return {"backend": self.backend, "mode": self.mode, "threads_requested": self.threads,
+                "model": self.model_path.name, **self._settings_impl()}
+
+    def _require_active(self) -> None:
+        if not self.is_active:
+            raise RuntimeError(f"{self!r} is not active: call activate() or use `with runner:`")
+
+    def _check_input(self, x: np.ndarray) -> None:
+        spec = self.input_spec
+        if not isinstance(x, np.ndarray):
+            raise InputError(f"input {spec.name!r}: expected a numpy array, got {type(x).__name__}")
+        if x.dtype != np.dtype(spec.dtype) or tuple(x.shape) != tuple(spec.shape):
+            raise InputError(f"input {spec.name!r}: expected {spec.dtype}{list(spec.shape)}, "
+                             f"got {x.dtype}{list(x.shape)}")
+
+    def _check_output(self, out: np.ndarray) -> np.ndarray:
+        if out.ndim != 4 or out.shape[0] != 1:
+            raise BundleError(f"{self.model_path.name}: expected one (1, C, H, W) logits tensor, "
+                              f"got shape {list(out.shape)}")
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    @abc.abstractmethod
+    def _activate_impl(self) -> None:
+        """Load the model and create the session/compiled model/interpreter."""
+
+    @abc.abstractmethod
+    def _infer_impl(self, x: np.ndarray) -> np.ndarray:
+        """Run ``x`` (already checked) and return NCHW logits (copied out of backend buffers)."""
+
+    @abc.abstractmethod
+    def _deactivate_impl(self) -> None:
+        """Release the backend objects."""
+
+    def _settings_impl(self) -> dict[str, Any]:
+        return {}
+
+    def _run_async_impl(self, x: np.ndarray, count: int) -> list[float]:
+        raise NotImplementedError(f"{type(self).__name__} sets supports_async but lacks _run_async_impl")

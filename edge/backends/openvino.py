@@ -1,0 +1,81 @@
+"""OpenVINO (CPU plugin): reads IR (.xml + .bin) or ONNX directly."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edge.backends import import_library
+from edge.backends.base import BaseRunner
+from edge.errors import BundleError
+
+# Read back from the compiled model after compiling, as benchmark_app does: the hint picks
+# streams/threads, and the numbers in a report must be the applied ones, not the requested.
+_APPLIED_PROPERTIES = ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS",
+                       "INFERENCE_PRECISION_HINT", "OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+
+
+class OpenVinoRunner(BaseRunner):
+    """``threads`` sets INFERENCE_NUM_THREADS; ``mode`` sets PERFORMANCE_HINT LATENCY/THROUGHPUT.
+
+    Throughput mode runs an ``AsyncInferQueue`` with the plugin's optimal number of requests.
+    """
+
+    backend = "openvino"
+    supports_async = True
+    device = "CPU"
+
+    def _activate_impl(self) -> None:
+        ov = import_library(self.backend)
+        self._ov = ov
+        self._core = ov.Core()
+        config: dict[str, Any] = {"PERFORMANCE_HINT": self.mode.upper()}
+        if self.threads:
+            config["INFERENCE_NUM_THREADS"] = self.threads
+        try:
+            model = self._core.read_model(str(self.model_path))
+            self._compiled = self._core.compile_model(model, self.device, config)
+        except RuntimeError as exc:  # OpenVINO reports every load/compile failure as RuntimeError
+            raise BundleError(f"{self.model_path}: OpenVINO cannot load the model: {exc}") from exc
+        self._check_io()
+        self._request = self._compiled.create_infer_request()
+
+    def _check_io(self) -> None:
+        inputs, outputs = self._compiled.inputs, self._compiled.outputs
+        names = [sorted(port.get_names()) for port in inputs]
+        if len(inputs) != 1 or self.input_spec.name not in inputs[0].get_names():
+            raise BundleError(f"{self.model_path.name}: expected one input {self.input_spec.name!r}, "
+                              f"the model has {names}")
+        if len(outputs) != 1:
+            raise BundleError(f"{self.model_path.name}: expected one logits output, got {len(outputs)}")
+
+    def _infer_impl(self, x: np.ndarray) -> np.ndarray:
+        result = self._request.infer({0: x})
+        return np.array(result[0], copy=True)  # the request reuses its output buffer
+
+    def _run_async_impl(self, x: np.ndarray, count: int) -> list[float]:
+        jobs = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        queue = self._ov.AsyncInferQueue(self._compiled, jobs)
+        latencies_ms: list[float] = []
+        queue.set_callback(lambda request, _: latencies_ms.append(float(request.latency)))
+        for _ in range(count):
+            queue.start_async({0: x})
+        queue.wait_all()
+        return latencies_ms
+
+    def _deactivate_impl(self) -> None:
+        del self._request, self._compiled, self._core
+
+    def _settings_impl(self) -> dict[str, Any]:
+        applied = {name.lower(): _plain(self._compiled.get_property(name)) for name in _APPLIED_PROPERTIES}
+        return {
+            "backend_version": self._ov.get_version(),
+            "device": self.device,
+            "device_name": str(self._core.get_property(self.device, "FULL_DEVICE_NAME")),
+            **applied,
+        }
+
+
+def _plain(value: Any) -> Any:
+    """OpenVINO returns Type/enum objects for some properties; JSON wants plain values."""
+    return value if isinstance(value, (int, float, bool)) else str(value)

@@ -1,0 +1,66 @@
+"""``edgeparse bench BUNDLE``: latency/throughput of a deploy bundle on this device."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _size(text: str) -> tuple[int, int]:
+    height, sep, width = text.lower().partition("x")
+    if not (sep and height.isdigit() and width.isdigit() and int(height) > 0 and int(width) > 0):
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 480x640, got {text!r}")
+    return int(height), int(width)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", type=Path, help="deploy bundle folder (with manifest.json)")
+    parser.add_argument("--runs", type=int, default=200, help="timed inferences (default: 200)")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed warm-up inferences (default: 20)")
+    parser.add_argument("--threads", type=int, default=2, help="inference threads (default: 2)")
+    parser.add_argument("--mode", choices=("latency", "throughput"), default="latency",
+                        help="latency: one request at a time; "
+                             "throughput: an async queue where the backend has one")
+    parser.add_argument("--e2e-size", type=_size, default=(480, 640), metavar="HxW",
+                        help="camera frame size for the end-to-end timing (default: 480x640)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report here")
+
+
+def _format_result(result) -> str:
+    lines = [f"first inference {result.first_inference_ms:.2f} ms (excluded); {result.warmup} warm-up, "
+             f"{result.runs} timed runs, mode {result.mode}"
+             + (" (async queue)" if result.async_api else "")]
+    if result.fallback:
+        lines.append(f"note: {result.fallback}")
+    stats = [("model", result.model)] + ([("end-to-end", result.e2e)] if result.e2e else [])
+    lines.append(f"{'':<11} {'min':>8} {'median':>8} {'p90':>8} {'p99':>8} {'max':>8}  ms")
+    for name, s in stats:
+        lines.append(f"{name:<11} {s.min_ms:8.2f} {s.median_ms:8.2f} {s.p90_ms:8.2f} {s.p99_ms:8.2f} "
+                     f"{s.max_ms:8.2f}")
+    lines.append(f"throughput {result.fps:.1f} FPS; peak RSS {result.peak_rss_mb:.0f} MB")
+    runner, host = result.settings["runner"], result.settings["host"]
+    lines.append("applied: " + ", ".join(f"{k}={v}" for k, v in runner.items()))
+    lines.append("host: " + ", ".join(f"{k}={v}" for k, v in host.items()))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge.backends import open_runner
+    from edge.bench import benchmark
+    from edge.bundle import load_bundle
+    from edge.preprocess import normalize, resize_image
+    from edge.report import Report, command_block, format_table, make_row, write_json
+
+    bundle = load_bundle(args.bundle)
+    norm = bundle.manifest.input.normalization
+    frame = bundle.validation.images[0]
+    x = normalize(frame, norm)[None]
+    with open_runner(bundle, threads=args.threads, mode=args.mode) as runner:
+        result = benchmark(runner, x, warmup=args.warmup, runs=args.runs, mode=args.mode,
+                           e2e_image=resize_image(frame, args.e2e_size), normalization=norm)
+    print(_format_result(result))
+    rows = [make_row(bundle, bench=result)]
+    print(format_table(rows))
+    if args.json:
+        details = {"benchmark": result.to_dict()}
+        write_json(args.json, Report(command_block(args), result.settings, rows, details))
+    return 0

@@ -1,0 +1,354 @@
+"""The deploy bundle: one folder per (model, target, precision) that a device can trust.
+
+Layout::
+
+    <bundle>/
+      manifest.json        what the artifact is, how to feed it, checksums, parity thresholds
+      validation.npz       images + GT + FP32 reference labels/logits/confusion matrix
+      <model>_<target>_<precision>.<ext> [+ side files such as an OpenVINO .bin]
+
+``write_bundle`` (build side) copies the artifacts in and records their sha256;
+``load_bundle`` (device side) refuses a bundle whose files are missing, truncated or
+changed, so a parity or latency number always belongs to the bytes that were built.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from edge.config import from_dict, to_dict
+from edge.errors import BundleError, ConfigError
+from edge.metrics import ConfusionMatrix
+from edge.preprocess import Normalization, argmax_labels
+from edge.schemas import IGNORE_INDEX, LabelSchema
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+VALIDATION_FILE = "validation.npz"
+MAX_REFERENCE_LOGITS = 4  # float16 logits of a few images keep bundles small
+GENERIC_HINT = "rebuild the bundle with the command that made it (or copy the whole folder again)"
+
+Target = Literal["onnx", "cpu", "mobile", "jetson"]
+BackendName = Literal["onnxruntime", "openvino", "litert", "tensorrt"]
+Precision = Literal["fp32", "fp16", "int8"]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How to feed the model: one RGB float32 NCHW batch, normalised with ``normalization``."""
+
+    shape: tuple[int, int, int, int]
+    normalization: Normalization
+    name: str = "input"
+    layout: Literal["NCHW"] = "NCHW"
+    dtype: Literal["float32"] = "float32"
+    color: Literal["RGB"] = "RGB"
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the model input."""
+        return self.shape[2], self.shape[3]
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    name: str = "logits"
+    layout: Literal["NCHW"] = "NCHW"
+
+
+@dataclass(frozen=True)
+class ParityThresholds:
+    """The largest drops vs the FP32 reference a bundle may show, in percentage points."""
+
+    max_delta_miou_pts: float = 1.0
+    max_class_delta_f1_pts: float = 3.0
+    min_agreement_pct: float = 98.0
+
+
+@dataclass(frozen=True)
+class SourceCheckpoint:
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """``manifest.json``. ``artifacts`` maps relative paths to sha256; the first entry is
+    the file the backend loads, the others its side files. ``build_command`` is what made
+    the bundle, quoted in every error that asks for a rebuild."""
+
+    name: str
+    target: Target
+    backend: BackendName
+    precision: Precision
+    artifacts: dict[str, str]
+    validation_sha256: str
+    source_checkpoint: SourceCheckpoint
+    schema: dict[str, Any]
+    input: InputSpec
+    backend_version: str
+    build_command: str
+    created_utc: str
+    output: OutputSpec = field(default_factory=OutputSpec)
+    tool_versions: dict[str, str] = field(default_factory=dict)
+    parity_thresholds: ParityThresholds = field(default_factory=ParityThresholds)
+    quantization: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def label_schema(self) -> LabelSchema:
+        return LabelSchema.from_dict(self.schema)
+
+    def to_json(self) -> str:
+        data = to_dict(self)
+        ordered = {"format_version": data.pop("format_version"), **data}
+        return json.dumps(ordered, indent=2) + "\n"
+
+
+@dataclass(frozen=True, eq=False)
+class ValidationSet:
+    """The images a bundle is checked on, with the FP32 reference's answers.
+
+    ``images`` (N, H, W, 3) uint8 RGB at the model input size; ``labels`` (N, H, W) uint8 GT
+    (255 = ignore); ``reference_labels`` the FP32 argmax; ``reference_logits`` (K, C, H, W)
+    float16 for the first K <= 4 images; ``reference_confusion`` (C, C) int64, FP32 vs GT.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    reference_labels: np.ndarray
+    reference_logits: np.ndarray
+    reference_confusion: np.ndarray
+
+    @classmethod
+    def from_reference(cls, images: np.ndarray, labels: np.ndarray, logits: np.ndarray,
+                       keep_logits: int = MAX_REFERENCE_LOGITS) -> ValidationSet:
+        """Build from the FP32 model's (N, C, H, W) logits on ``images`` (build side)."""
+        reference = argmax_labels(logits)
+        confusion = ConfusionMatrix(logits.shape[1])
+        confusion.update(labels, reference, where="validation set")
+        kept = logits[: min(keep_logits, MAX_REFERENCE_LOGITS)].astype(np.float16)
+        return cls(images, labels, reference, kept, confusion.matrix.copy())
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
+    @classmethod
+    def load(cls, path: Path, num_classes: int, input_size: tuple[int, int]) -> ValidationSet:
+        """Read and check ``validation.npz`` against the manifest's classes and input size."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                missing = [n for n in names if n not in data.files]
+                if missing:
+                    raise BundleError(f"{path}: missing arrays {missing}")
+                arrays = {n: data[n] for n in names}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise BundleError(f"{path}: unreadable validation set ({exc})") from exc
+        validation = cls(**arrays)
+        validation.check(num_classes, input_size, str(path))
+        return validation
+
+    def check(self, num_classes: int, input_size: tuple[int, int], where: str) -> None:
+        """Raise ``BundleError`` on a wrong shape, dtype or class id."""
+        n, (h, w), c = len(self), input_size, num_classes
+        if self.reference_confusion.shape[:1] != (c,):
+            made_for = list(self.reference_confusion.shape)
+            raise BundleError(f"{where}: made for a {made_for} confusion matrix but the manifest schema has "
+                              f"{c} classes: the class map does not match")
+        k = min(n, MAX_REFERENCE_LOGITS)
+        expected = {
+            "images": ((n, h, w, 3), np.uint8),
+            "labels": ((n, h, w), np.uint8),
+            "reference_labels": ((n, h, w), np.uint8),
+            "reference_logits": ((self.reference_logits.shape[0], c, h, w), np.float16),
+            "reference_confusion": ((c, c), np.int64),
+        }
+        for name, (shape, dtype) in expected.items():
+            array = getattr(self, name)
+            if array.shape != shape or array.dtype != dtype:
+                raise BundleError(f"{where}: {name} is {array.dtype}{list(array.shape)}, expected "
+                                  f"{np.dtype(dtype)}{list(shape)} for {c} classes at {h}x{w}")
+        if n == 0 or not 1 <= self.reference_logits.shape[0] <= k:
+            raise BundleError(f"{where}: needs >= 1 image and 1..{k} reference logit maps")
+        self._check_classes(num_classes, where)
+
+    def _check_classes(self, num_classes: int, where: str) -> None:
+        gt_ids = np.unique(self.labels)
+        bad = gt_ids[(gt_ids >= num_classes) & (gt_ids != IGNORE_INDEX)].tolist()
+        bad += np.unique(self.reference_labels[self.reference_labels >= num_classes]).tolist()
+        if bad:
+            raise BundleError(f"{where}: class ids {sorted(set(bad))} are outside the manifest schema's "
+                              f"{num_classes} classes: the class map does not match")
+        recount = ConfusionMatrix(num_classes)
+        recount.update(self.labels, self.reference_labels, where=where)
+        if not np.array_equal(recount.matrix, self.reference_confusion):
+            raise BundleError(f"{where}: reference_confusion does not match reference_labels vs labels")
+
+
+@dataclass(frozen=True, eq=False)
+class Bundle:
+    """A loaded, verified bundle."""
+
+    path: Path
+    manifest: Manifest
+    validation: ValidationSet
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / next(iter(self.manifest.artifacts))
+
+    @property
+    def schema(self) -> LabelSchema:
+        return self.manifest.label_schema()
+
+    @property
+    def size_mb(self) -> float:
+        """Size of the model artifacts (not the validation set), in MB."""
+        return sum((self.path / rel).stat().st_size for rel in self.manifest.artifacts) / 1e6
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_bundle(
+    out_dir: str | Path,
+    *,
+    name: str,
+    target: str,
+    backend: str,
+    precision: str,
+    schema: LabelSchema,
+    normalization: Normalization,
+    source_checkpoint: str | Path,
+    artifacts: list[Path],
+    validation: ValidationSet,
+    backend_version: str,
+    build_command: str,
+    tool_versions: dict[str, str] | None = None,
+    parity_thresholds: ParityThresholds | None = None,
+    quantization: dict[str, Any] | None = None,
+    notes: str = "",
+) -> Path:
+    """Copy ``artifacts`` (model file first) into ``out_dir`` and write the manifest and
+    validation set; returns ``out_dir``. The input size is the validation images' size."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    height, width = validation.images.shape[1:3]
+    validation.check(schema.num_classes, (height, width), "validation set")
+    checkpoint = Path(source_checkpoint)
+    if not checkpoint.is_file():
+        raise BundleError(f"source checkpoint {checkpoint} not found")
+    validation.save(out / VALIDATION_FILE)
+    fields = {
+        "format_version": FORMAT_VERSION, "name": name,
+        "target": target, "backend": backend, "precision": precision,
+        "artifacts": _copy_artifacts(artifacts, out),
+        "validation_sha256": file_sha256(out / VALIDATION_FILE),
+        "source_checkpoint": {"path": str(checkpoint), "sha256": file_sha256(checkpoint)},
+        "schema": schema.to_dict(),
+        "input": {"shape": [1, 3, height, width], "normalization": dataclasses.asdict(normalization)},
+        "backend_version": backend_version, "build_command": build_command,
+        "tool_versions": tool_versions or {},
+        "parity_thresholds": dataclasses.asdict(parity_thresholds or ParityThresholds()),
+        "quantization": quantization or {}, "notes": notes,
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    manifest = _parse_manifest(fields, where="write_bundle", hint="check the arguments")
+    tmp = out / (MANIFEST_FILE + ".tmp")
+    tmp.write_text(manifest.to_json())
+    tmp.replace(out / MANIFEST_FILE)  # the manifest appears last, so a half-written bundle never loads
+    log.info("wrote bundle %s (%d artifact files)", out, len(manifest.artifacts))
+    return out
+
+
+def _copy_artifacts(artifacts: list[Path], out: Path) -> dict[str, str]:
+    if not artifacts:
+        raise BundleError("a bundle needs at least one model artifact")
+    checksums: dict[str, str] = {}
+    for src in map(Path, artifacts):
+        if not src.is_file():
+            raise BundleError(f"artifact {src} not found")
+        if src.name in checksums or src.name in (MANIFEST_FILE, VALIDATION_FILE):
+            raise BundleError(f"artifact name {src.name!r} is used twice or is reserved")
+        dst = out / src.name
+        if src.resolve() != dst.resolve():
+            shutil.copyfile(src, dst)
+        checksums[src.name] = file_sha256(dst)
+    return checksums
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read ``manifest.json`` of a bundle folder (checksums are not verified here)."""
+    file = Path(path) / MANIFEST_FILE
+    if not file.is_file():
+        raise BundleError(f"{file} not found: {Path(path)} is not a deploy bundle; {GENERIC_HINT}")
+    try:
+        data = json.loads(file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{file}: malformed JSON ({exc}); {GENERIC_HINT}") from exc
+    return _parse_manifest(data, where=str(file), hint=GENERIC_HINT)
+
+
+def _parse_manifest(data: Any, where: str, hint: str) -> Manifest:
+    if not isinstance(data, dict):
+        raise BundleError(f"{where}: the manifest must be a JSON object; {hint}")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleError(f"{where}: format_version {version!r} is not supported (this edgeparse reads "
+                          f"{FORMAT_VERSION}); {hint}")
+    try:
+        manifest = from_dict(Manifest, data)
+        manifest.label_schema()
+    except ConfigError as exc:
+        raise BundleError(f"{where}: malformed manifest: {exc}; {hint}") from exc
+    if not manifest.artifacts:
+        raise BundleError(f"{where}: malformed manifest: no artifacts listed; {hint}")
+    return manifest
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load a bundle, verifying that every listed file exists and matches its sha256."""
+    root = Path(path)
+    manifest = load_manifest(root)
+    files = {**manifest.artifacts, VALIDATION_FILE: manifest.validation_sha256}
+    try:
+        for rel, expected in files.items():
+            _verify_file(root, rel, expected)
+        validation = ValidationSet.load(root / VALIDATION_FILE, manifest.label_schema().num_classes,
+                                        manifest.input.size)
+    except BundleError as exc:
+        raise BundleError(f"{exc}; rebuild the bundle with: {manifest.build_command}") from exc
+    return Bundle(root, manifest, validation)
+
+
+def _verify_file(root: Path, rel: str, expected: str) -> None:
+    file = root / rel
+    if Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise BundleError(f"{root / MANIFEST_FILE}: artifact path {rel!r} must stay inside the bundle")
+    if not file.is_file():
+        raise BundleError(f"{file} is missing from the bundle")
+    actual = file_sha256(file)
+    if actual != expected:
+        raise BundleError(f"{file} is truncated or modified (sha256 {actual[:12]}… != manifest "
+                          f"{expected[:12]}…)")

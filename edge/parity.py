@@ -1,0 +1,274 @@
+"""Per-class parity of a deployed model against its FP32 reference (Polygraphy comparator style).
+
+Both the candidate and the FP32 reference are scored against the ground truth on the same
+images; the gate is on their *differences*: ΔmIoU, the worst per-class ΔF1 over every class
+(long-tail ones included) and the argmax agreement with the reference. The max |Δlogit| is
+reported too but gates nothing: a small logit change can still erase a thin class, which
+only the per-class view shows.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from edge.backends.base import Runner
+from edge.bundle import Bundle, ParityThresholds
+from edge.data import FaceParsingReader, Sample
+from edge.errors import ConfigError, ParityError
+from edge.metrics import ConfusionMatrix
+from edge.preprocess import argmax_labels, labels_to_size, normalize, preprocess, resize_label
+from edge.schemas import remap_labels
+
+PASS, FAIL, NOT_APPLICABLE = "pass", "fail", "n/a"
+SYMBOLS = {PASS: "✅", FAIL: "❌", NOT_APPLICABLE: "n/a", None: "ℹ"}
+
+
+@dataclass(frozen=True)
+class ClassParity:
+    """One class: scores in %, deltas (candidate − reference) in percentage points."""
+
+    index: int
+    name: str
+    gt_pixels: int
+    reference_pixels: int
+    candidate_pixels: int
+    reference_f1: float
+    candidate_f1: float
+    delta_f1_pts: float
+    reference_iou: float
+    candidate_iou: float
+    delta_iou_pts: float
+    status: str  # pass | fail | n/a (absent from GT and from both predictions)
+
+
+@dataclass(frozen=True)
+class ParityCheck:
+    """One gate row; ``passed`` is None for a row that is reported but gates nothing."""
+
+    name: str
+    value: float
+    unit: str
+    limit: str
+    passed: bool | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    bundle: str
+    target: str
+    backend: str
+    precision: str
+    source: str
+    num_images: int
+    reference_miou: float
+    candidate_miou: float
+    agreement_pct: float
+    max_abs_logit_delta: float
+    classes: tuple[ClassParity, ...]
+    checks: tuple[ParityCheck, ...]
+    thresholds: ParityThresholds
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed is not False for check in self.checks)
+
+    @property
+    def delta_miou_pts(self) -> float:
+        return self.candidate_miou - self.reference_miou
+
+    @property
+    def worst_class(self) -> ClassParity | None:
+        return worst_class(self.classes)
+
+    def to_dict(self) -> dict:
+        """JSON-ready; NaN becomes None."""
+        data = asdict(self)
+        data.update(passed=self.passed, delta_miou_pts=self.delta_miou_pts)
+        return _json_safe(data)
+
+
+def worst_class(classes: tuple[ClassParity, ...]) -> ClassParity | None:
+    """The evaluated class with the most negative ΔF1 (None when no class was evaluated)."""
+    rows = [c for c in classes if c.status != NOT_APPLICABLE]
+    return min(rows, key=lambda c: c.delta_f1_pts) if rows else None
+
+
+class _Tally:
+    """Dataset-level counts for the candidate and the reference on the same pixels."""
+
+    def __init__(self, num_classes: int):
+        self.candidate = ConfusionMatrix(num_classes)
+        self.reference = ConfusionMatrix(num_classes)
+        self.agree = self.total = self.images = 0
+        self.max_logit_delta = math.nan
+
+    def add(self, gt: np.ndarray, reference: np.ndarray, candidate: np.ndarray, where: str) -> None:
+        self.candidate.update(gt, candidate, where)
+        self.reference.update(gt, reference, where)
+        self.agree += int(np.count_nonzero(candidate == reference))
+        self.total += candidate.size
+        self.images += 1
+
+    def add_logits(self, reference: np.ndarray, candidate: np.ndarray, where: str) -> None:
+        if reference.shape != candidate.shape:
+            raise ParityError(f"{where}: candidate logits {list(candidate.shape)} and reference logits "
+                              f"{list(reference.shape)} differ in shape")
+        delta = float(np.abs(candidate - reference.astype(np.float32)).max())
+        self.max_logit_delta = delta if math.isnan(self.max_logit_delta) else max(self.max_logit_delta, delta)
+
+
+def validate_bundle(bundle: Bundle, runner: Runner, data: FaceParsingReader | None = None,
+                    reference: Runner | None = None, thresholds: ParityThresholds | None = None,
+                    progress: bool = False) -> ParityResult:
+    """Score ``runner`` (the bundle's model, active) against the FP32 reference.
+
+    Without ``data`` the bundle's own validation set and stored reference answers are used.
+    With a dataset reader, its images are resized to the bundle's input size and ``reference``
+    (an active runner of the FP32 model, e.g. the ONNX bundle) produces the reference answers.
+    """
+    thresholds = thresholds or bundle.manifest.parity_thresholds
+    tally = _Tally(bundle.schema.num_classes)
+    if data is None:
+        source = f"the bundle validation set ({len(bundle.validation)} images)"
+        logit_note = "vs the stored float16 reference logits of the first images"
+        _run_validation_set(bundle, runner, tally, progress)
+    else:
+        if reference is None:
+            raise ConfigError("validating on a dataset needs a reference runner for the FP32 answers "
+                              "(edgeparse validate BUNDLE --data FORMAT:ROOT --reference FP32_BUNDLE)")
+        source = f"{data.root} split {data.split!r} ({len(data)} images)"
+        logit_note = "vs the reference runner on every image"
+        _run_dataset(bundle, runner, reference, data, tally, progress)
+    return _summarize(bundle, source, logit_note, tally, thresholds)
+
+
+def _run_validation_set(bundle: Bundle, runner: Runner, tally: _Tally, progress: bool) -> None:
+    val, norm = bundle.validation, bundle.manifest.input.normalization
+    for i in tqdm(range(len(val)), desc="parity", disable=not progress):
+        logits = runner.infer(normalize(val.images[i], norm)[None])
+        where = f"validation image {i}"
+        tally.add(val.labels[i], val.reference_labels[i], _labels_at(logits, val.labels[i].shape), where)
+        if i < len(val.reference_logits):
+            tally.add_logits(val.reference_logits[i][None], logits, where)
+
+
+def _run_dataset(bundle: Bundle, runner: Runner, reference: Runner, data: FaceParsingReader,
+                 tally: _Tally, progress: bool) -> None:
+    size, norm = bundle.manifest.input.size, bundle.manifest.input.normalization
+    for sample in tqdm(_samples(data), total=len(data), desc="parity", disable=not progress):
+        label = sample.label
+        if data.schema.name != bundle.schema.name:
+            label = remap_labels(label, data.schema.name, bundle.schema.name)
+        gt = resize_label(label, size)
+        x = preprocess(sample.image, size, norm)
+        ref_logits, cand_logits = reference.infer(x), runner.infer(x)
+        tally.add(gt, _labels_at(ref_logits, size), _labels_at(cand_logits, size), sample.name)
+        tally.add_logits(ref_logits, cand_logits, sample.name)
+
+
+def _samples(data: FaceParsingReader) -> Iterator[Sample]:
+    for i in range(len(data)):
+        yield data[i]
+
+
+def _labels_at(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Argmax labels at ``size`` (models that predict at a lower resolution are upsampled)."""
+    return labels_to_size(argmax_labels(logits)[0], tuple(size))
+
+
+def _class_rows(bundle: Bundle, tally: _Tally, max_drop_pts: float) -> tuple[ClassParity, ...]:
+    ref, cand = tally.reference, tally.candidate
+    gt = cand.gt_counts
+    ref_f1, cand_f1 = _scores(ref.per_class_f1()), _scores(cand.per_class_f1())
+    ref_iou, cand_iou = _scores(ref.per_class_iou()), _scores(cand.per_class_iou())
+    rows = []
+    for c, name in enumerate(bundle.schema.class_names):
+        absent = gt[c] + ref.pred_counts[c] + cand.pred_counts[c] == 0
+        delta_f1 = math.nan if absent else cand_f1[c] - ref_f1[c]
+        status = NOT_APPLICABLE if absent else (PASS if delta_f1 >= -max_drop_pts else FAIL)
+        rows.append(ClassParity(
+            c, name, int(gt[c]), int(ref.pred_counts[c]), int(cand.pred_counts[c]),
+            math.nan if absent else ref_f1[c], math.nan if absent else cand_f1[c], delta_f1,
+            math.nan if absent else ref_iou[c], math.nan if absent else cand_iou[c],
+            math.nan if absent else cand_iou[c] - ref_iou[c], status,
+        ))
+    return tuple(rows)
+
+
+def _scores(per_class: np.ndarray) -> np.ndarray:
+    """Scores in %. A class this side neither finds in GT nor predicts (0/0) is perfect for
+    it (100) when the class is evaluated because the other side predicted it."""
+    return np.where(np.isnan(per_class), 100.0, 100.0 * per_class)
+
+
+def _summarize(bundle: Bundle, source: str, logit_note: str, tally: _Tally,
+               thresholds: ParityThresholds) -> ParityResult:
+    classes = _class_rows(bundle, tally, thresholds.max_class_delta_f1_pts)
+    ref_miou, cand_miou = 100 * tally.reference.miou(), 100 * tally.candidate.miou()
+    agreement = 100.0 * tally.agree / max(tally.total, 1)
+    worst = worst_class(classes)
+    checks = (
+        ParityCheck("ΔmIoU", cand_miou - ref_miou, "pts", f">= -{thresholds.max_delta_miou_pts:g}",
+                    cand_miou - ref_miou >= -thresholds.max_delta_miou_pts,
+                    f"{ref_miou:.2f} -> {cand_miou:.2f}"),
+        ParityCheck("worst-class ΔF1", worst.delta_f1_pts if worst else math.nan, "pts",
+                    f">= -{thresholds.max_class_delta_f1_pts:g}",
+                    None if worst is None else worst.status == PASS,
+                    f"{worst.name}: {worst.reference_f1:.2f} -> {worst.candidate_f1:.2f}" if worst else
+                    "no class present"),
+        ParityCheck("pixel agreement", agreement, "%", f">= {thresholds.min_agreement_pct:g}",
+                    agreement >= thresholds.min_agreement_pct, "argmax equal to the FP32 reference"),
+        ParityCheck("max |Δlogit|", tally.max_logit_delta, "", "-", None, logit_note),
+    )
+    m = bundle.manifest
+    return ParityResult(m.name, m.target, m.backend, m.precision, source, tally.images, ref_miou, cand_miou,
+                        agreement, tally.max_logit_delta, classes, checks, thresholds)
+
+
+def _fmt(value: float, spec: str = "7.2f") -> str:
+    return "-".rjust(len(format(0.0, spec))) if math.isnan(value) else format(value, spec)
+
+
+def format_parity_table(result: ParityResult) -> str:
+    """A terminal table: one row per class, then the gate rows and the verdict."""
+    width = max(len("class"), *(len(c.name) for c in result.classes))
+    total_gt = sum(c.gt_pixels for c in result.classes) or 1
+    title = (f"parity of {result.bundle} ({result.backend}, {result.precision}) vs FP32 reference "
+             f"on {result.source}")
+    header = (f"{'id':>3}  {'class':<{width}}  {'GT %':>6}  {'ref F1':>7}  {'F1':>7}  {'ΔF1':>7}  "
+              f"{'ref IoU':>7}  {'IoU':>7}  {'ΔIoU':>7}  status")
+    lines = [title, header]
+    for c in result.classes:
+        lines.append(f"{c.index:>3}  {c.name:<{width}}  {100 * c.gt_pixels / total_gt:6.2f}  "
+                     f"{_fmt(c.reference_f1)}  {_fmt(c.candidate_f1)}  {_fmt(c.delta_f1_pts, '+7.2f')}  "
+                     f"{_fmt(c.reference_iou)}  {_fmt(c.candidate_iou)}  {_fmt(c.delta_iou_pts, '+7.2f')}  "
+                     f"{SYMBOLS[c.status]}")
+    lines.append("")
+    for check in result.checks:
+        value = _fmt(check.value, "+.2f" if check.unit == "pts" else ".4g")
+        limit = "reported only" if check.passed is None else f"limit {check.limit}"
+        lines.append(f"{SYMBOLS[_status(check.passed)]:<3} {check.name:<16} {value} {check.unit:<4} "
+                     f"({limit})  {check.detail}")
+    verdict = "PASSED" if result.passed else "FAILED"
+    legend = "✅ within limit, ❌ over limit, n/a absent from GT and both predictions, ℹ reported only"
+    lines += ["", f"parity {verdict}  ({legend})"]
+    return "\n".join(lines)
+
+
+def _status(passed: bool | None) -> str | None:
+    return None if passed is None else (PASS if passed else FAIL)
+
+
+def _json_safe(value):
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value

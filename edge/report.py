@@ -1,0 +1,207 @@
+"""One row per (format, precision) with accuracy, parity and speed, and its writers.
+
+Writers: a terminal table with a legend, JSON in three blocks (command, applied settings,
+results; as benchmark_app's statistics report), a markdown table and a PNG plot.
+Statuses are words in files (``ok``, ``parity_failed``...) and symbols in the terminal.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.bench import BenchResult
+from edge.bundle import Bundle
+from edge.errors import ConfigError
+from edge.parity import ParityResult
+
+STATUSES = ("ok", "parity_failed", "export_failed", "unavailable", "skipped")
+SYMBOLS = {"ok": "✅", "parity_failed": "❌", "export_failed": "❌",
+           "unavailable": "⚠", "skipped": "⚠"}
+LEGEND = ("✅ ok: parity within limits  ❌ parity_failed / export_failed  "
+          "⚠ unavailable (backend not installed) / skipped;  Δ = candidate − FP32 reference, in points")
+COLUMNS = ("format", "precision", "status", "size_mb", "miou", "delta_miou", "worst_class_delta_f1",
+           "agreement_pct", "latency_p50_ms", "latency_p99_ms", "fps", "reason")
+HEADERS = ("Format", "Precision", "Status", "Size MB", "mIoU", "ΔmIoU", "worst ΔF1", "Agree %",
+           "p50 ms", "p99 ms", "FPS", "Reason")
+
+
+@dataclass(frozen=True)
+class BenchmarkRow:
+    """Scores in %, deltas in percentage points; None where not measured."""
+
+    format: str
+    precision: str
+    status: str
+    size_mb: float | None = None
+    miou: float | None = None
+    delta_miou: float | None = None
+    worst_class_delta_f1: float | None = None
+    agreement_pct: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    fps: float | None = None
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ConfigError(f"unknown row status {self.status!r}; valid: {', '.join(STATUSES)}")
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``write_json`` stores and ``read_json`` returns."""
+
+    command: dict[str, Any]
+    settings: dict[str, Any]
+    rows: list[BenchmarkRow]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def command_block(args: argparse.Namespace) -> dict[str, Any]:
+    """The JSON "command" block: argv as typed and the parsed options."""
+    options = {k: v if isinstance(v, (int, float, bool, type(None))) else str(v)
+               for k, v in vars(args).items() if not k.startswith("_")}
+    return {"argv": ["edgeparse", *sys.argv[1:]], "options": options}
+
+
+def make_row(bundle: Bundle, parity: ParityResult | None = None,
+             bench: BenchResult | None = None) -> BenchmarkRow:
+    """The row of one bundle from whichever of parity and benchmark ran."""
+    m = bundle.manifest
+    values: dict[str, Any] = {"format": m.backend, "precision": m.precision, "size_mb": bundle.size_mb,
+                              "status": "ok"}
+    if parity is not None:
+        worst = parity.worst_class
+        values.update(miou=parity.candidate_miou, delta_miou=parity.delta_miou_pts,
+                      worst_class_delta_f1=worst.delta_f1_pts if worst else None,
+                      agreement_pct=parity.agreement_pct)
+        if not parity.passed:
+            failed = [c.name for c in parity.checks if c.passed is False]
+            values.update(status="parity_failed", reason="over limit: " + ", ".join(failed))
+        elif worst is not None:
+            values["reason"] = f"worst class {worst.name}"
+    else:
+        values["reason"] = "parity not checked (run edgeparse validate)"
+    if bench is not None:
+        values.update(latency_p50_ms=bench.model.median_ms, latency_p99_ms=bench.model.p99_ms, fps=bench.fps)
+    return BenchmarkRow(**{k: _none_if_nan(v) for k, v in values.items()})
+
+
+def _none_if_nan(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _cell(row: BenchmarkRow, column: str, symbols: bool) -> str:
+    value = getattr(row, column)
+    if column == "status":
+        return SYMBOLS[value] + " " + value if symbols else value
+    if value is None:
+        return "-"
+    if column in ("delta_miou", "worst_class_delta_f1"):
+        return f"{value:+.2f}"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def format_table(rows: list[BenchmarkRow]) -> str:
+    """Aligned terminal table plus the legend."""
+    cells = [[_cell(r, c, symbols=True) for c in COLUMNS] for r in rows]
+    widths = [max([len(h)] + [len(line[i]) for line in cells]) for i, h in enumerate(HEADERS)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(HEADERS, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells]
+    return "\n".join([*lines, "", LEGEND])
+
+
+def write_json(path: str | Path, report: Report) -> Path:
+    """Three blocks: the command, the settings the backends applied, the results."""
+    payload = {
+        "command": report.command,
+        "settings": report.settings,
+        "results": {"rows": [dataclasses.asdict(r) for r in report.rows], **report.details},
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n")
+    return path
+
+
+def read_json(path: str | Path) -> Report:
+    try:
+        payload = json.loads(Path(path).read_text())
+        results = dict(payload["results"])
+        rows = [BenchmarkRow(**row) for row in results.pop("rows")]
+        return Report(payload["command"], payload["settings"], rows, results)
+    except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not an edgeparse report ({exc!r})") from exc
+
+
+def format_markdown(rows: list[BenchmarkRow], parity: ParityResult | None = None) -> str:
+    """A GitHub markdown table of the rows (plus the per-class ΔF1 table when given)."""
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(_cell(r, c, symbols=False) for c in COLUMNS) + " |" for r in rows]
+    if parity is not None:
+        lines += ["", f"Per-class parity of {parity.bundle} on {parity.source}:", "",
+                  "| Class | GT px | ref F1 | F1 | ΔF1 | status |", "|---|---|---|---|---|---|"]
+        lines += [f"| {c.name} | {c.gt_pixels} | {_num(c.reference_f1)} | {_num(c.candidate_f1)} | "
+                  f"{_num(c.delta_f1_pts, '+.2f')} | {c.status} |" for c in parity.classes]
+    return "\n".join(lines) + "\n"
+
+
+def _num(value: float, spec: str = ".2f") -> str:
+    return "n/a" if math.isnan(value) else format(value, spec)
+
+
+def write_markdown(path: str | Path, rows: list[BenchmarkRow], parity: ParityResult | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(format_markdown(rows, parity))
+    return path
+
+
+def write_plot(path: str | Path, rows: list[BenchmarkRow], parity: ParityResult | None = None) -> Path:
+    """PNG with the latency per format (p50, p99 whisker) and/or the per-class ΔF1 bars."""
+    timed = [r for r in rows if r.latency_p50_ms is not None]
+    panels = (["latency"] if timed else []) + (["parity"] if parity is not None else [])
+    if not panels:
+        raise ConfigError("nothing to plot: no row has a latency and no parity result was given")
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: works on a headless device
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        if panel == "latency":
+            _plot_latency(ax, timed)
+        else:
+            _plot_parity(ax, parity)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _plot_latency(ax: Any, rows: list[BenchmarkRow]) -> None:
+    labels = [f"{r.format}\n{r.precision}" for r in rows]
+    p50 = [r.latency_p50_ms for r in rows]
+    spread = [max((r.latency_p99_ms or r.latency_p50_ms) - r.latency_p50_ms, 0.0) for r in rows]
+    ax.bar(labels, p50, yerr=[[0] * len(rows), spread], capsize=4, color="#4c72b0")
+    ax.set_ylabel("latency ms (bar p50, whisker p99)")
+    ax.set_title("Model latency per format")
+
+
+def _plot_parity(ax: Any, parity: ParityResult) -> None:
+    rows = [c for c in parity.classes if not math.isnan(c.delta_f1_pts)]
+    colors = ["#55a868" if c.status == "pass" else "#c44e52" for c in rows]
+    ax.bar([c.name for c in rows], [c.delta_f1_pts for c in rows], color=colors)
+    ax.axhline(-parity.thresholds.max_class_delta_f1_pts, color="k", linestyle="--", linewidth=1)
+    ax.set_ylabel("ΔF1 vs FP32 (points)")
+    ax.set_title(f"Per-class ΔF1: {parity.bundle} ({parity.precision})")
+    ax.tick_params(axis="x", labelrotation=60)

@@ -1,0 +1,75 @@
+"""``edgeparse validate BUNDLE``: per-class parity of a deploy bundle vs its FP32 reference.
+
+Exit status 0 when every gate passes, 1 when one fails (the table is printed first).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from contextlib import ExitStack
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", type=Path, help="deploy bundle folder (with manifest.json)")
+    parser.add_argument("--data", metavar="FORMAT:ROOT",
+                        help="validate on a dataset split instead of the bundle's validation set "
+                             "(needs --reference)")
+    parser.add_argument("--split", default="val", help="dataset split for --data (default: val)")
+    parser.add_argument("--reference", type=Path, metavar="BUNDLE",
+                        help="FP32 bundle that gives the reference answers for --data")
+    parser.add_argument("--threads", type=int, help="inference threads (default: the backend's)")
+    parser.add_argument("--max-delta-miou", type=float, metavar="PTS", help="override the manifest's limit")
+    parser.add_argument("--max-class-delta-f1", type=float, metavar="PTS",
+                        help="override the manifest's limit")
+    parser.add_argument("--min-agreement", type=float, metavar="PCT", help="override the manifest's limit")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report here")
+    parser.add_argument("--markdown", type=Path, metavar="PATH", help="write a markdown table here")
+    parser.add_argument("--plot", type=Path, metavar="PATH", help="write a PNG of the per-class ΔF1 here")
+
+
+def _open_data(spec: str, split: str):
+    from edge.data import list_formats, open_dataset
+    from edge.errors import ConfigError
+
+    fmt, sep, root = spec.partition(":")
+    if not sep or not root:
+        raise ConfigError(f"--data must look like FORMAT:ROOT (formats: {', '.join(list_formats())}), "
+                          f"got {spec!r}")
+    return open_dataset(fmt, Path(root), split)
+
+
+def _thresholds(args: argparse.Namespace, bundle):
+    overrides = {"max_delta_miou_pts": args.max_delta_miou, "max_class_delta_f1_pts": args.max_class_delta_f1,
+                 "min_agreement_pct": args.min_agreement}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return dataclasses.replace(bundle.manifest.parity_thresholds, **given)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge.backends import open_runner
+    from edge.bundle import load_bundle
+    from edge.errors import ConfigError
+    from edge.parity import format_parity_table, validate_bundle
+    from edge.report import Report, command_block, make_row, write_json, write_markdown, write_plot
+
+    if args.reference and not args.data:
+        raise ConfigError("--reference is used only with --data (the bundle carries its own FP32 answers)")
+    bundle = load_bundle(args.bundle)
+    data = _open_data(args.data, args.split) if args.data else None
+    with ExitStack() as stack:
+        runner = stack.enter_context(open_runner(bundle, threads=args.threads))
+        reference = stack.enter_context(open_runner(args.reference, threads=args.threads)) \
+            if args.reference else None
+        result = validate_bundle(bundle, runner, data=data, reference=reference,
+                                 thresholds=_thresholds(args, bundle), progress=True)
+        settings = {"runner": runner.applied_settings()}
+    print(format_parity_table(result))
+    rows = [make_row(bundle, parity=result)]
+    if args.json:
+        write_json(args.json, Report(command_block(args), settings, rows, {"parity": result.to_dict()}))
+    if args.markdown:
+        write_markdown(args.markdown, rows, result)
+    if args.plot:
+        write_plot(args.plot, rows, result)
+    return 0 if result.passed else 1

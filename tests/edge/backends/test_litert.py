@@ -1,0 +1,171 @@
+"""LiteRT runner: NHWC and int8 I/O (hand-built .tflite, fast) and litert-torch's NCHW output (slow)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ai_edge_litert.interpreter")
+flatbuffers = pytest.importorskip("flatbuffers")
+
+from ai_edge_litert import schema_py_generated as tfl
+
+from edge.backends import open_runner
+from edge.backends.litert import dequantize, is_nhwc, quantize
+from edge.bundle import load_bundle
+from edge.errors import BundleError
+from edge.parity import validate_bundle
+from edge.preprocess import normalize
+
+INPUT_RANGE = (-2.2, 2.7)  # ImageNet-normalised pixels
+OUTPUT_RANGE = (-28.0, 8.0)  # covers every logit of the tiny model, class 5 included
+
+
+def _affine(lo: float, hi: float) -> tuple[float, int]:
+    scale = (hi - lo) / 255.0
+    return scale, round(-128 - lo / scale)
+
+
+def _tensor(shape, dtype, buffer=0, name="", quant=None):
+    t = tfl.TensorT()
+    t.shape, t.type, t.buffer, t.name = list(shape), dtype, buffer, name
+    if quant is not None:
+        t.quantization = tfl.QuantizationParametersT()
+        t.quantization.scale, t.quantization.zeroPoint = [quant[0]], [quant[1]]
+    return t
+
+
+def _op(code, inputs, outputs, options_type=0, options=None):
+    op = tfl.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = code, inputs, outputs
+    op.builtinOptionsType, op.builtinOptions = options_type, options
+    return op
+
+
+def build_tflite(path: Path, weight: np.ndarray, bias: np.ndarray, size: int, int8_io: bool) -> Path:
+    """NHWC Conv(stride 2, SAME) + RESIZE_BILINEAR(half-pixel): the tiny ONNX model, TF-style.
+
+    With ``int8_io`` the graph is wrapped in DEQUANTIZE/QUANTIZE, as full-integer converters do.
+    """
+    c, f32, i8 = weight.shape[0], tfl.TensorType.FLOAT32, tfl.TensorType.INT8
+    ohwi = np.ascontiguousarray(weight.transpose(0, 2, 3, 1))
+    buffers = [b"", ohwi.tobytes(), bias.astype(np.float32).tobytes(),
+               np.array([size, size], np.int32).tobytes()]
+    tensors = [_tensor([1, size, size, 3], f32, name="x_float"), _tensor(ohwi.shape, f32, 1, "w"),
+               _tensor([c], f32, 2, "b"), _tensor([1, size // 2, size // 2, c], f32, name="feat"),
+               _tensor([2], tfl.TensorType.INT32, 3, "size"),
+               _tensor([1, size, size, c], f32, name="logits_float")]
+    conv = tfl.Conv2DOptionsT()
+    conv.padding, conv.strideH, conv.strideW = tfl.Padding.SAME, 2, 2
+    resize = tfl.ResizeBilinearOptionsT()
+    resize.halfPixelCenters = True
+    ops = [_op(0, [0, 1, 2], [3], tfl.BuiltinOptions.Conv2DOptions, conv),
+           _op(1, [3, 4], [5], tfl.BuiltinOptions.ResizeBilinearOptions, resize)]
+    inputs, outputs = [0], [5]
+    if int8_io:
+        tensors += [_tensor([1, size, size, 3], i8, name="x", quant=_affine(*INPUT_RANGE)),
+                    _tensor([1, size, size, c], i8, name="logits", quant=_affine(*OUTPUT_RANGE))]
+        ops = [_op(2, [6], [0]), *ops, _op(3, [5], [7])]
+        inputs, outputs = [6], [7]
+    codes = [tfl.BuiltinOperator.CONV_2D, tfl.BuiltinOperator.RESIZE_BILINEAR,
+             tfl.BuiltinOperator.DEQUANTIZE, tfl.BuiltinOperator.QUANTIZE]
+    return _write_model(path, tensors, ops, inputs, outputs, codes, buffers)
+
+
+def _write_model(path, tensors, ops, inputs, outputs, codes, buffers) -> Path:
+    graph = tfl.SubGraphT()
+    graph.tensors, graph.operators, graph.inputs, graph.outputs = tensors, ops, inputs, outputs
+    model = tfl.ModelT()
+    model.version, model.subgraphs, model.description = 3, [graph], "edgeparse test model"
+    model.operatorCodes = []
+    for code in codes:
+        op_code = tfl.OperatorCodeT()
+        op_code.builtinCode, op_code.deprecatedBuiltinCode = code, min(code, 127)
+        model.operatorCodes.append(op_code)
+    model.buffers = []
+    for data in buffers:
+        buffer = tfl.BufferT()
+        buffer.data = np.frombuffer(data, np.uint8) if data else None
+        model.buffers.append(buffer)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(builder.Output())
+    return path
+
+
+@pytest.fixture(scope="module")
+def tflite_files(tiny, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tflite")
+    return {io: build_tflite(folder / f"tiny_mobile_{io}.tflite", tiny.weight, tiny.bias, tiny.size,
+                             int8_io=io == "int8")
+            for io in ("fp32", "int8")}
+
+
+def test_nhwc_float_model_matches_onnx_and_passes_parity(make_bundle, tflite_files):
+    bundle = load_bundle(make_bundle(tflite_files["fp32"], backend="litert", target="mobile"))
+    with open_runner(bundle, threads=1) as runner:
+        assert runner.applied_settings()["input_layout"] == "NHWC"
+        result = validate_bundle(bundle, runner)
+    assert result.passed and result.agreement_pct == 100.0
+    assert result.max_abs_logit_delta < 0.02  # float16-stored reference logits
+
+
+def test_int8_io_is_quantized_and_dequantized(make_bundle, tiny, tflite_files):
+    path = make_bundle(tflite_files["int8"], backend="litert", target="mobile", precision="int8")
+    bundle = load_bundle(path)
+    with open_runner(bundle, threads=1) as runner:
+        settings = runner.applied_settings()
+        out = np.concatenate([runner.infer(normalize(im, tiny.norm)[None]) for im in tiny.images])
+    assert (settings["input_dtype"], settings["output_dtype"]) == ("int8", "int8")
+    assert out.dtype == np.float32 and out.shape == tiny.reference_logits.shape
+    step = _affine(*OUTPUT_RANGE)[0]
+    error = np.abs(out - tiny.reference_logits)
+    assert error.mean() < step and error.max() < 4 * step  # quantization noise, not a wrong layout or scale
+    assert (out.argmax(1) == tiny.reference_logits.argmax(1)).mean() > 0.95
+
+
+def test_quantize_round_trip_and_clipping():
+    x = np.array([-1.0, 0.0, 0.5, 100.0], np.float32)
+    q = quantize(x, 0.5, 3, np.int8)
+    assert q.tolist() == [1, 3, 4, 127]
+    assert dequantize(q, 0.5, 3).tolist() == [-1.0, 0.0, 0.5, 62.0]
+    assert quantize(np.array([-5.0]), 0.1, 10, np.uint8).tolist() == [0]
+
+
+def test_layout_detection():
+    assert not is_nhwc((1, 3, 32, 32), (32, 32)) and is_nhwc((1, 32, 32, 3), (32, 32))
+    with pytest.raises(BundleError, match="neither NCHW nor NHWC"):
+        is_nhwc((1, 3, 16, 16), (32, 32))
+
+
+@pytest.fixture(scope="session")
+def litert_torch_file(tiny, tmp_path_factory):
+    """The tiny model as a torch module converted by litert-torch (keeps NCHW I/O); built once."""
+    torch = pytest.importorskip("torch")
+    litert_torch = pytest.importorskip("litert_torch")
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, tiny.num_classes, 3, stride=2)
+            self.conv.weight.data = torch.from_numpy(tiny.weight)
+            self.conv.bias.data = torch.from_numpy(tiny.bias)
+
+        def forward(self, x):
+            x = self.conv(torch.nn.functional.pad(x, (0, 1, 0, 1)))  # the ONNX pads: bottom/right
+            return torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+    path = tmp_path_factory.mktemp("litert_torch") / "tiny_mobile_fp32.tflite"
+    example = torch.zeros(1, 3, tiny.size, tiny.size)
+    litert_torch.convert(Tiny().eval(), (example,)).export(str(path))
+    return path
+
+
+@pytest.mark.slow
+def test_litert_torch_nchw_model_passes_parity(make_bundle, litert_torch_file):
+    bundle = load_bundle(make_bundle(litert_torch_file, backend="litert", target="mobile"))
+    with open_runner(bundle, threads=1) as runner:
+        assert runner.applied_settings()["input_layout"] == "NCHW"
+        result = validate_bundle(bundle, runner)
+    assert result.passed and result.agreement_pct == 100.0

@@ -1,0 +1,132 @@
+"""The deploy bundle: checksums catch truncation/tampering, manifests and validation sets are checked."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from edge.bundle import (
+    MANIFEST_FILE,
+    VALIDATION_FILE,
+    ParityThresholds,
+    ValidationSet,
+    file_sha256,
+    load_bundle,
+    load_manifest,
+)
+from edge.errors import BundleError
+
+SIZE, NUM_CLASSES = 32, 6  # the tiny model of conftest.py
+
+
+def test_write_then_load_round_trips_manifest_and_validation(make_bundle, tiny, tiny_validation):
+    path = make_bundle(thresholds=ParityThresholds(2.0, 5.0, 97.0))
+    bundle = load_bundle(path)
+    m = bundle.manifest
+    assert (m.format_version, m.target, m.backend, m.precision) == (1, "onnx", "onnxruntime", "fp32")
+    assert m.artifacts == {tiny.reference.name: file_sha256(tiny.reference)}
+    assert m.source_checkpoint.sha256 == file_sha256(tiny.checkpoint)
+    assert m.input.shape == (1, 3, SIZE, SIZE) and m.input.size == (SIZE, SIZE)
+    assert (m.input.name, m.output.name, m.input.layout, m.input.color) == ("input", "logits", "NCHW", "RGB")
+    assert m.parity_thresholds == ParityThresholds(2.0, 5.0, 97.0)
+    assert bundle.schema == tiny.schema
+    assert bundle.model_path == path / tiny.reference.name
+    assert bundle.size_mb == pytest.approx(tiny.reference.stat().st_size / 1e6)
+    for field in dataclasses.fields(ValidationSet):
+        expected = getattr(tiny_validation, field.name)
+        np.testing.assert_array_equal(getattr(bundle.validation, field.name), expected)
+    assert json.loads((path / MANIFEST_FILE).read_text())["created_utc"].endswith("Z")
+
+
+def test_validation_set_keeps_at_most_four_float16_logit_maps(tiny_validation):
+    assert tiny_validation.reference_logits.shape == (4, NUM_CLASSES, SIZE, SIZE)
+    assert tiny_validation.reference_logits.dtype == np.float16
+    assert tiny_validation.reference_confusion.sum() == np.count_nonzero(tiny_validation.labels != 255)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "tamper", "delete"])
+def test_damaged_model_file_is_named_with_the_rebuild_command(make_bundle, tiny, damage):
+    path = make_bundle()
+    model = path / tiny.reference.name
+    data = model.read_bytes()
+    if damage == "truncate":
+        model.write_bytes(data[: len(data) // 2])
+    elif damage == "tamper":  # same length, one byte changed
+        model.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
+    else:
+        model.unlink()
+    with pytest.raises(BundleError, match=rf"{model.name}.*rebuild the bundle with: pytest make_bundle"):
+        load_bundle(path)
+
+
+def test_tampered_validation_set_is_caught(make_bundle):
+    path = make_bundle()
+    npz = path / VALIDATION_FILE
+    npz.write_bytes(npz.read_bytes()[:-10])
+    with pytest.raises(BundleError, match=VALIDATION_FILE):
+        load_bundle(path)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d.update(precision="int4"), r"precision: 'int4' is not one of"),
+    (lambda d: d.update(precison="int8"), r"unknown config key 'precison'.*Did you mean 'precision'"),
+    (lambda d: d.pop("artifacts"), r"artifacts"),
+    (lambda d: d.update(format_version=7), r"format_version 7 is not supported"),
+    (lambda d: d["input"].update(shape=[1, 3, 32]), r"input.shape: expected 4 values"),
+])
+def test_malformed_manifest_is_a_bundle_error(make_bundle, edit, message):
+    path = make_bundle()
+    data = json.loads((path / MANIFEST_FILE).read_text())
+    edit(data)
+    (path / MANIFEST_FILE).write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=message):
+        load_bundle(path)
+
+
+def test_invalid_json_and_missing_manifest(make_bundle, tmp_path):
+    path = make_bundle()
+    (path / MANIFEST_FILE).write_text("{not json")
+    with pytest.raises(BundleError, match="malformed JSON"):
+        load_manifest(path)
+    with pytest.raises(BundleError, match="is not a deploy bundle"):
+        load_bundle(tmp_path / "nowhere")
+
+
+def test_class_map_mismatch_between_manifest_and_validation_set(make_bundle):
+    path = make_bundle()
+    data = json.loads((path / MANIFEST_FILE).read_text())
+    for key in ("class_names", "colors"):
+        data["schema"][key] = data["schema"][key][:4]
+    (path / MANIFEST_FILE).write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"made for a \[6, 6\] confusion matrix but the manifest schema has 4 classes: the class map"):
+        load_bundle(path)
+
+
+def test_labels_outside_the_schema_are_rejected(tiny):
+    labels = tiny.labels.copy()
+    labels[0, 0, 0] = 9
+    with pytest.raises(BundleError, match=r"class ids \[9\] are outside"):
+        ValidationSet(tiny.images, labels, tiny.labels.clip(0, 5),
+                      tiny.reference_logits[:1].astype(np.float16),
+                      np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)).check(NUM_CLASSES, (SIZE, SIZE), "val")
+
+
+def test_inconsistent_reference_confusion_is_rejected(tiny_validation):
+    broken = dataclasses.replace(tiny_validation, reference_confusion=tiny_validation.reference_confusion + 1)
+    with pytest.raises(BundleError, match="reference_confusion does not match"):
+        broken.check(NUM_CLASSES, (SIZE, SIZE), "val")
+
+
+def test_wrong_image_dtype_is_rejected_when_writing(make_bundle, tiny_validation):
+    floats = dataclasses.replace(tiny_validation, images=tiny_validation.images.astype(np.float32))
+    with pytest.raises(BundleError, match=r"images is float32\[6, 32, 32, 3\], expected uint8"):
+        make_bundle(validation=floats)
+
+
+def test_missing_or_duplicate_artifacts_are_refused(make_bundle, tiny, tmp_path):
+    with pytest.raises(BundleError, match="not found"):
+        make_bundle([tmp_path / "absent.onnx"])
+    with pytest.raises(BundleError, match="used twice"):
+        make_bundle([tiny.reference, tiny.reference])

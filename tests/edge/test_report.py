@@ -1,0 +1,109 @@
+"""Report rows and their writers: each writer's output reads back to what was written."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from edge.backends import open_runner
+from edge.bundle import load_bundle
+from edge.errors import ConfigError
+from edge.parity import validate_bundle
+from edge.report import (
+    COLUMNS,
+    HEADERS,
+    BenchmarkRow,
+    Report,
+    format_markdown,
+    format_table,
+    make_row,
+    read_json,
+    write_json,
+    write_markdown,
+    write_plot,
+)
+
+ROWS = [
+    BenchmarkRow("onnxruntime", "fp32", "ok", 0.5, 92.91, 0.0, 0.0, 100.0, 1.25, 2.5, 790.0,
+                 "worst class skin"),
+    BenchmarkRow("openvino", "int8", "parity_failed", 0.2, 70.9, -21.97, -97.87, 98.4, 0.8, 1.9, 1200.0,
+                 "over limit: ΔmIoU"),
+    BenchmarkRow("tensorrt", "int8", "unavailable", reason="tensorrt not installed"),
+]
+
+
+@pytest.fixture
+def parity(make_bundle, tiny):
+    bundle = load_bundle(make_bundle(tiny.perturbed, precision="int8"))
+    with open_runner(bundle) as runner:
+        return bundle, validate_bundle(bundle, runner)
+
+
+def test_make_row_from_a_failed_parity(parity):
+    bundle, result = parity
+    row = make_row(bundle, parity=result)
+    assert row.status == "parity_failed" and "worst-class ΔF1" in row.reason
+    assert row.worst_class_delta_f1 == pytest.approx(result.worst_class.delta_f1_pts)
+    assert row.latency_p50_ms is None and row.size_mb == pytest.approx(bundle.size_mb)
+
+
+def test_unknown_status_is_rejected():
+    with pytest.raises(ConfigError, match="unknown row status 'fine'"):
+        BenchmarkRow("onnxruntime", "fp32", "fine")
+
+
+def test_terminal_table_has_symbols_and_legend():
+    lines = format_table(ROWS).splitlines()
+    assert lines[0].split()[:3] == ["Format", "Precision", "Status"]
+    assert "✅ ok" in lines[1] and "❌ parity_failed" in lines[2] and "⚠ unavailable" in lines[3]
+    assert lines[-1].startswith("✅ ok:")
+
+
+def test_json_round_trip(tmp_path):
+    report = Report({"argv": ["edgeparse", "bench"]}, {"runner": {"threads": 2}}, ROWS, {"extra": [1, 2]})
+    path = write_json(tmp_path / "sub" / "report.json", report)
+    assert read_json(path) == report
+
+
+def test_json_reader_names_a_foreign_file(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text('{"a": 1}')
+    with pytest.raises(ConfigError, match="not an edgeparse report"):
+        read_json(path)
+
+
+def _parse_markdown_rows(text: str) -> list[list[str]]:
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def test_markdown_round_trip(tmp_path, parity):
+    text = write_markdown(tmp_path / "r.md", ROWS, parity[1]).read_text()
+    table = _parse_markdown_rows(text.split("\n\n")[0])
+    assert table[0] == list(HEADERS)
+    for row, cells in zip(ROWS, table[2:]):
+        parsed = dict(zip(COLUMNS, cells))
+        assert parsed["status"] == row.status and parsed["format"] == row.format
+        assert parsed["miou"] == ("-" if row.miou is None else f"{row.miou:.2f}")
+        assert parsed["reason"] == row.reason
+    classes = _parse_markdown_rows(text.split("\n\n")[2])[2:]
+    assert [c[0] for c in classes] == [c.name for c in parity[1].classes]
+    assert classes[-1][-1] == "n/a" and classes[-1][2] == "n/a"
+
+
+def test_markdown_is_stable():
+    assert format_markdown(ROWS) == format_markdown([dataclasses.replace(r) for r in ROWS])
+
+
+def test_plot_writes_a_png_with_both_panels(tmp_path, parity):
+    import matplotlib.image as mpimg
+
+    path = write_plot(tmp_path / "plot.png", ROWS, parity[1])
+    pixels = mpimg.imread(path)
+    assert pixels.shape[1] == 1200 and pixels.shape[0] == 400  # two 6x4-inch panels at 100 dpi
+    assert pixels[..., :3].std() > 0.01  # something was drawn
+
+
+def test_plot_needs_something_to_draw(tmp_path):
+    with pytest.raises(ConfigError, match="nothing to plot"):
+        write_plot(tmp_path / "p.png", [ROWS[2]])

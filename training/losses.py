@@ -5,7 +5,7 @@ resize convention of this project), so heads may predict at 1/4 resolution.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import torch
@@ -175,11 +175,30 @@ class EHANetLoss(nn.Module):
 
 
 def _ehanet_criterion(cfg) -> nn.Module:
-    return EHANetLoss(alpha=cfg.alpha, aux_weight=cfg.aux_weight, edge_weight=cfg.edge_weight)
+    for key in ("lambdas", "delta"):  # the teachers' settings; ignoring them silently would mislead
+        if getattr(cfg, key) is not None:
+            raise ConfigError(f"loss.{key} does not apply to loss.name='ehanet' (it uses alpha, "
+                              "aux_weight, edge_weight); remove it")
+    alpha = {} if cfg.alpha is None else {"alpha": cfg.alpha}
+    return EHANetLoss(**alpha, aux_weight=cfg.aux_weight, edge_weight=cfg.edge_weight)
+
+
+def _teacher_criterion(name: str) -> Callable[..., nn.Module]:
+    def build(cfg) -> nn.Module:
+        # Imported on use: training.losses_teachers builds on the terms of this module.
+        from training.losses_teachers import TEACHER_CRITERIA
+
+        return TEACHER_CRITERIA[name](cfg)
+
+    return build
 
 
 # Criterion factories by ``loss.name``; each takes the recipe's LossCfg.
-CRITERIA = {"ehanet": _ehanet_criterion}
+CRITERIA = {
+    "ehanet": _ehanet_criterion,
+    "bass": _teacher_criterion("bass"),
+    "agrnet": _teacher_criterion("agrnet"),
+}
 
 
 def build_criterion(cfg) -> nn.Module:

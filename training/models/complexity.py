@@ -2,16 +2,17 @@
 
 * Parameters: conv/linear weights and biases plus BN affine terms (``spec``); ``trainable``
   counts every parameter with ``requires_grad`` (the two agree for models built from those layers).
-* MACs: Conv2d and Linear only (one multiply-accumulate per weight use), for one image, in eval
+* MACs: Conv1d, Conv2d and Linear only (one multiply-accumulate per weight use), for one image, in eval
   mode. ``graph="deploy"`` runs ``forward`` (what is exported: no auxiliary or edge classifier);
   ``graph="train"`` runs ``forward_train`` and so counts every conv, which is SPEC §1.12's
   convention (for EHANet the two differ by the seg1 and edge classifiers, ~0.04 GMAC at 256²).
-  FLOPs ≈ 2 × MACs.
+  FLOPs ≈ 2 × MACs. Matmuls between activations (AGRNet's graph projection) are not counted.
 
 Counting runs on the meta device, so it allocates nothing and takes milliseconds even at 1024².
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
@@ -22,7 +23,8 @@ from torch.func import functional_call
 
 from edge.errors import ConfigError
 
-_COUNTED_PARAM_MODULES = (nn.Conv2d, nn.Linear, nn.BatchNorm2d)
+_CONV_MODULES = (nn.Conv1d, nn.Conv2d)
+_COUNTED_PARAM_MODULES = (*_CONV_MODULES, nn.Linear, nn.BatchNorm2d)
 OTHER = "(other)"
 GRAPHS = {"deploy": "forward", "train": "forward_train"}
 
@@ -65,9 +67,8 @@ def count_params(model: nn.Module) -> ParamCount:
 
 def _layer_macs(module: nn.Module, output: torch.Tensor) -> int:
     per_image = output.numel() // output.shape[0]
-    if isinstance(module, nn.Conv2d):
-        kh, kw = module.kernel_size
-        return per_image * (module.in_channels // module.groups) * kh * kw
+    if isinstance(module, _CONV_MODULES):
+        return per_image * (module.in_channels // module.groups) * math.prod(module.kernel_size)
     return per_image * module.in_features  # nn.Linear
 
 
@@ -89,7 +90,7 @@ def count_macs(
     in_channels: int = 3,
     graph: Literal["deploy", "train"] = "deploy",
 ) -> MacCount:
-    """MACs of ``model`` in eval mode on one ``size`` image (Conv2d + Linear only)."""
+    """MACs of ``model`` in eval mode on one ``size`` image (Conv1d, Conv2d and Linear only)."""
     if graph not in GRAPHS:
         raise ConfigError(f"graph must be one of {', '.join(GRAPHS)}, got {graph!r}")
     height, width = (size, size) if isinstance(size, int) else size
@@ -103,7 +104,7 @@ def count_macs(
     handles = [
         module.register_forward_hook(hook_for(name))
         for name, module in model.named_modules()
-        if isinstance(module, (nn.Conv2d, nn.Linear))
+        if isinstance(module, (*_CONV_MODULES, nn.Linear))
     ]
     meta_state = {
         f"model.{k}": torch.empty_like(v, device="meta") for k, v in model.state_dict(keep_vars=True).items()

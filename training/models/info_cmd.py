@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.name}: {args.num_classes} classes, {args.size}x{args.size} input, {args.graph} graph")
     print(f"params  {params.spec / 1e6:9.3f} M  (conv/linear weights+biases, BN affine; "
           f"trainable {params.trainable / 1e6:.3f} M)")
-    print(f"MACs    {macs.total:,}  = {macs.gmacs:.3f} GMAC (Conv2d/Linear only; FLOPs ~ 2x)")
+    print(f"MACs    {macs.total:,}  = {macs.gmacs:.3f} GMAC (Conv1d/Conv2d/Linear only; FLOPs ~ 2x)")
     print(f"{'module':<10} {'params (M)':>11} {'GMAC':>9} {'share':>7}")
     modules = list(params.by_module) + [m for m in macs.by_module if m not in params.by_module]
     for module in modules:

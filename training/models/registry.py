@@ -63,7 +63,10 @@ class Registry:
             importlib.import_module(module)
 
 
-_MODELS = Registry("model", ("training.models.ehanet",))
+_MODELS = Registry(
+    "model",
+    ("training.models.ehanet", "training.models.teachers.bass", "training.models.teachers.agrnet"),
+)
 _BACKBONES = Registry(
     "backbone",
     (

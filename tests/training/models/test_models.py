@@ -1,7 +1,8 @@
-"""Every registered model honours the project's model contract (SMP-style base tester).
+"""Every registered student model honours the project's model contract (SMP-style base tester).
 
-Parametrized over ``list_models()``, so a newly registered model is tested without edits.
-Tiny inputs (64²–128²), 5 classes, random weights.
+Parametrized over ``list_models()``, so a newly registered model is tested without edits. The
+teachers are left out: they are never exported and accept any input size by design; their own
+contract is tested in ``tests/training/models/teachers``. Tiny inputs (64²–128²), 5 classes.
 """
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ import torch
 from edge.errors import InputError
 from edge.graph_checks import check_graph_hygiene
 from training.models import SegOutputs, create_model, list_models
+from training.models.teachers import is_teacher
 
 NUM_CLASSES = 5
 
 
-@pytest.fixture(scope="module", params=list_models())
+@pytest.fixture(scope="module", params=[name for name in list_models() if not is_teacher(name)])
 def model(request) -> torch.nn.Module:
     torch.manual_seed(0)
     return create_model(request.param, num_classes=NUM_CLASSES).eval()

@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "throughput: an async queue where the backend has one")
     parser.add_argument("--e2e-size", type=_size, default=(480, 640), metavar="HxW",
                         help="camera frame size for the end-to-end timing (default: 480x640)")
+    parser.add_argument("--video", type=Path, metavar="CLIP",
+                        help="also run the video demo pipeline on CLIP (no output written): end-to-end vs "
+                             "model-only FPS and flicker with and without smoothing")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report here")
 
 
@@ -43,6 +46,17 @@ def _format_result(result) -> str:
     return "\n".join(lines)
 
 
+def _video(bundle, args: argparse.Namespace):
+    """The demo pipeline on a clip (edge.video), with the benchmark's thread count."""
+    from edge.video.config import DemoCfg
+    from edge.video.demo import format_result, run_bundle_demo
+
+    cfg = DemoCfg(threads=args.threads)
+    result = run_bundle_demo(bundle, str(args.video), cfg)
+    print(f"video {args.video}:\n{format_result(result, cfg.detect.every)}")
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
     from edge.backends import open_runner
     from edge.bench import benchmark
@@ -60,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
     print(_format_result(result))
     rows = [make_row(bundle, bench=result)]
     print(format_table(rows))
+    video = _video(bundle, args) if args.video else None
     if args.json:
         details = {"benchmark": result.to_dict()}
+        if video is not None:
+            details["video"] = {k: v for k, v in video.to_dict().items() if k != "settings"}
         write_json(args.json, Report(command_block(args), result.settings, rows, details))
     return 0

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from edge.config import load_config
 from training.data.augment import AugmentConfig
+from training.distill.config import DistillCfg
 
 DATA_FORMATS = ("synthetic", "prepared", "celebamask_hq", "lapa", "helen")
 
@@ -21,6 +22,8 @@ class DataCfg:
     size: int = 256  # square training and evaluation input size
     train_split: str = "train"
     val_split: str = "val"
+    # Boundary ground truth: "ce2p" (EHANet, BASS; SPEC §1.8, §2.3) or "neighbour" (AGRNet; SPEC §3.6).
+    boundary: Literal["ce2p", "neighbour"] = "ce2p"
     synthetic_train: int = 2000  # synthetic samples per epoch
     synthetic_val: int = 200
     seed: int = 0  # synthetic content seed (val uses seed + 1)
@@ -36,10 +39,16 @@ class ModelCfg:
 
 @dataclass(frozen=True)
 class LossCfg:
-    name: str = "ehanet"  # criterion registered in training.losses.CRITERIA
-    alpha: float = 50.0  # boundary weight of the final parsing loss (SPEC §1.7, §8 row 3)
-    aux_weight: float = 1.0
-    edge_weight: float = 1.0
+    name: str = "ehanet"  # criterion registered in training.losses.CRITERIA: ehanet | bass | agrnet
+    # Boundary weight α of the final parsing loss, (1 + α·b_i)·CE_i; None = the criterion's default:
+    # ehanet 50 (SPEC §1.7, §8 row 3), bass 10 (SPEC §2.2). agrnet has no α.
+    alpha: float | None = None
+    aux_weight: float = 1.0  # ehanet only
+    edge_weight: float = 1.0  # ehanet only
+    # bass and agrnet: the weight of each term; None = the paper's. bass (λ_s, λ_b, λ_bs) = (1, 1, 1);
+    # agrnet (λ_raw, λ_edge, λ_BA, λ_final, λ_dis) = (1, 1, 1, 0.5, 0.1) (SPEC §3.6, §8 row 12).
+    lambdas: tuple[float, ...] | None = None
+    delta: float | None = None  # agrnet: L_dis margin on normalised vertices; None = 1 (SPEC §8 row 13)
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class TrainCfg:
     grad_clip: float | None = None
     log_interval: int = 10
     select_metric: Literal["miou", "mean_f1"] = "miou"  # chosen on val, never on test
+    init_checkpoint: str | None = None  # warm-start weights (e.g. fine-tune at a new size)
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class RecipeCfg:
     loss: LossCfg = field(default_factory=LossCfg)
     optim: OptimCfg = field(default_factory=OptimCfg)
     train: TrainCfg = field(default_factory=TrainCfg)
+    distill: DistillCfg | None = None  # teachers and KD weights (SPEC §7); None = no distillation
 
     @property
     def run_dir(self) -> Path:

@@ -17,7 +17,7 @@ from edge.errors import ConfigError, EdgeparseError
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.config import RecipeCfg
 from training.data.factory import build_loader
-from training.distributed import DistInfo, barrier
+from training.distributed import DistInfo, barrier, broadcast_buffers
 from training.evaluate import evaluate
 from training.losses import build_criterion
 from training.models import create_model
@@ -82,6 +82,8 @@ class Trainer:
         self.progress = Progress()
         if resume and (self.run_dir / "last.pt").exists():
             self._restore(load_checkpoint(self.run_dir / "last.pt"))
+        elif t.init_checkpoint:
+            self._warm_start(t.init_checkpoint)
         self.scheduler = build_scheduler(self.optimizer, self.total_iters, cfg.optim,
                                          last_iter=self.progress.global_iter - 1)
         self.log = RunLog(self.run_dir, enabled=info.is_main)
@@ -115,6 +117,15 @@ class Trainer:
         self.progress = Progress(**payload["progress"])
         log.info("resumed %s at epoch %d, step %d (iteration %d)", self.run_dir,
                  self.progress.epoch, self.progress.step_in_epoch, self.progress.global_iter)
+
+    def _warm_start(self, path: str) -> None:
+        payload = load_checkpoint(path)
+        if payload["model_name"] != self.cfg.model.name or payload["num_classes"] != self.schema.num_classes:
+            raise ConfigError(f"train.init_checkpoint {path} holds {payload['model_name']} with "
+                              f"{payload['num_classes']} classes; this recipe trains {self.cfg.model.name} "
+                              f"with {self.schema.num_classes}")
+        self.model.load_state_dict(payload["state_dict"])
+        log.info("initialised weights from %s", path)
 
     # -------------------------------------------------------------- training
     def fit(self) -> dict[str, float]:
@@ -174,6 +185,8 @@ class Trainer:
 
     # ------------------------------------------------------ eval/checkpoints
     def _validate(self) -> dict[str, float] | None:
+        # Every rank must evaluate the model rank 0 saves, BatchNorm statistics included.
+        broadcast_buffers(self.model, self.info)
         matrix = evaluate(self.model, self.val_loader, self.schema.num_classes, self.info)
         summary = matrix.summary(self.schema)
         metrics = {"miou": summary.miou, "mean_f1": summary.mean_f1_fg, "pixel_acc": summary.pixel_accuracy}

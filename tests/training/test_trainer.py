@@ -78,3 +78,14 @@ def test_cli_trains_with_overrides(tmp_path, capsys):
     assert code == 0
     assert "best miou" in capsys.readouterr().out
     assert main(["train", "--config", "configs/train/smoke.yaml", "train.epohcs=1"]) == 2
+
+
+def test_init_checkpoint_warm_starts_and_checks_the_model(tmp_path):
+    Trainer(_recipe(tmp_path, "a"), DistInfo()).fit()
+    source = tmp_path / "a" / "best.pt"
+    trainer = Trainer(_recipe(tmp_path, "b", [f"train.init_checkpoint={source}"]), DistInfo())
+    weights = load_checkpoint(source)["state_dict"]
+    assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in weights.items())
+    with pytest.raises(ConfigError, match="init_checkpoint"):
+        Trainer(_recipe(tmp_path, "c", [f"train.init_checkpoint={source}", "model.name=ehanet_effl0"]),
+                DistInfo())

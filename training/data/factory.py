@@ -12,6 +12,16 @@ from training.data.torch_dataset import EpochSampler, SampleSource, Segmentation
 from training.distributed import DistInfo
 
 
+def limit_worker_threads(worker_id: int) -> None:
+    """One thread per data worker: OpenCV and torch would otherwise each start a pool per
+    worker and oversubscribe the cores the training step needs."""
+    import cv2
+    import torch
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
 def build_source(cfg: DataCfg, split: str) -> SampleSource:
     """The samples of one split: synthetic faces, or a real dataset on disk."""
     if cfg.format == "synthetic":
@@ -31,7 +41,7 @@ def build_loader(cfg: DataCfg, split: str, batch_size: int, seed: int, info: Dis
                  train: bool) -> tuple[DataLoader, EpochSampler, SampleSource]:
     source = build_source(cfg, split)
     augmenter = Augmenter(cfg.augment, source.schema) if train and cfg.augment.enabled else None
-    dataset = SegmentationDataset(source, cfg.size, augmenter, seed=seed)
+    dataset = SegmentationDataset(source, cfg.size, augmenter, seed=seed, boundary=cfg.boundary)
     sampler = EpochSampler(len(dataset), batch_size, seed, shuffle=train, rank=info.rank,
                            world_size=info.world_size, drop_last=train)
     if train and sampler.batches_per_epoch() == 0:
@@ -41,5 +51,5 @@ def build_loader(cfg: DataCfg, split: str, batch_size: int, seed: int, info: Dis
         )
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=cfg.workers,
                         pin_memory=info.device.type == "cuda", drop_last=False,
-                        persistent_workers=False)
+                        persistent_workers=False, worker_init_fn=limit_worker_threads)
     return loader, sampler, source

@@ -1,0 +1,271 @@
+"""The threaded demo: decode → parse → render/encode, overlapped through bounded queues.
+
+Four threads: the reader decodes; ``FrameParser.infer`` detects, tracks, crops and runs the
+model; ``FrameParser.finish`` smooths and pastes labels back; the calling thread renders,
+encodes, measures flicker and shows frames. OpenCV, NumPy and the inference
+runtimes release the GIL in their heavy calls, so decode and encode of neighbouring frames run
+while the model works and end-to-end FPS can approach the model's own. An error in any thread
+stops the others; the caller's sink is closed by its ``with`` block, so the video written so
+far is always finalized.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from edge.bench import benchmark
+from edge.preprocess import preprocess
+from edge.schemas import LabelSchema
+from edge.video.config import DemoCfg
+from edge.video.overlay import blend_labels, draw_hud, draw_legend, present_classes
+from edge.video.parse import FrameParser, InferredFrame, ParsedFrame
+from edge.video.sinks import FrameSink
+from edge.video.sources import FrameSource
+from edge.video.stability import FlickerMeter
+
+if TYPE_CHECKING:
+    from typing import Self  # Python >= 3.11; annotations are strings here
+
+log = logging.getLogger(__name__)
+
+STAGES = ("decode", "detect", "model", "infer", "post", "render", "encode")  # infer = detect + crop + model
+HUD_STAGES = tuple(name for name in STAGES if name != "infer")
+FPS_WINDOW = 30  # frames in the HUD's rolling FPS
+_END = object()
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """``e2e_fps`` = frames / wall time of the whole pipeline; ``model_fps`` = the isolated
+    runner on one crop (as ``edgeparse bench``); stage medians are per frame in ms."""
+
+    frames: int
+    faces: int
+    wall_s: float
+    e2e_fps: float
+    model_fps: float
+    stage_ms: dict[str, float]
+    flicker_pct: dict[str, float | None]
+    flicker_pixels: int
+    scene_cuts: int
+    smoothing_resets: int
+    frames_written: int
+    end_reason: str | None
+    detector: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+
+
+@dataclass
+class _Decoded:
+    index: int
+    frame: np.ndarray
+    decode_ms: float
+
+
+class _Stages:
+    """Worker threads: the reader, then one per stage function, joined by bounded queues."""
+
+    def __init__(self, source: FrameSource, stages: list[Callable[[Any], Any]], queue_size: int,
+                 max_frames: int | None):
+        self.source, self.max_frames = source, max_frames
+        self.stop = threading.Event()
+        self.queues: list[queue.Queue] = [queue.Queue(queue_size) for _ in range(len(stages) + 1)]
+        self.threads = [threading.Thread(target=self._guard, args=(self._read, self.queues[0]), daemon=True,
+                                         name="demo-decode")]
+        for i, stage in enumerate(stages):
+            work = self._worker(stage, self.queues[i])
+            self.threads.append(threading.Thread(target=self._guard, args=(work, self.queues[i + 1]), daemon=True,
+                                                 name=f"demo-{getattr(stage, '__name__', i)}"))
+
+    def __enter__(self) -> Self:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=10.0)
+
+    def results(self) -> Iterator[Any]:
+        while True:
+            item = self._get(self.queues[-1])
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+
+    def _guard(self, work: Callable[[queue.Queue], None], out: queue.Queue) -> None:
+        try:
+            work(out)
+        except BaseException as exc:  # noqa: BLE001  (not swallowed: the consumer re-raises it)
+            self._put(out, _Failure(exc))
+        self._put(out, _END)
+
+    def _read(self, out: queue.Queue) -> None:
+        index = 0
+        while not self.stop.is_set() and (self.max_frames is None or index < self.max_frames):
+            start = time.perf_counter()
+            frame = self.source.read()
+            if frame is None:
+                return
+            self._put(out, _Decoded(index, frame, (time.perf_counter() - start) * 1e3))
+            index += 1
+
+    def _worker(self, stage: Callable[[Any], Any], inbox: queue.Queue) -> Callable[[queue.Queue], None]:
+        def work(out: queue.Queue) -> None:
+            while (item := self._get(inbox)) is not _END:
+                if isinstance(item, _Failure):
+                    self._put(out, item)
+                    return
+                self._put(out, stage(item))
+        return work
+
+    def _put(self, q: queue.Queue, item: object) -> None:
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _get(self, q: queue.Queue) -> object:
+        while True:
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                if self.stop.is_set():
+                    return _END
+
+
+class Renderer:
+    """Overlay, legend and HUD for one parsed frame."""
+
+    def __init__(self, schema: LabelSchema, cfg: DemoCfg):
+        self.schema, self.cfg = schema, cfg
+        self.palette = schema.palette()
+        self._done: deque[float] = deque(maxlen=FPS_WINDOW)
+        self.last_ms: dict[str, float] = {}
+
+    def render(self, parsed: ParsedFrame, model_fps_hint: float | None) -> np.ndarray:
+        o = self.cfg.overlay
+        out = blend_labels(parsed.frame, parsed.labels, self.palette, o.alpha, o.contours)
+        if o.legend and parsed.boxes:
+            draw_legend(out, self.schema, present_classes(parsed.labels, self.schema.num_classes))
+        if o.hud:
+            draw_hud(out, self.hud_lines(parsed, model_fps_hint))
+        return out
+
+    def tick(self) -> None:
+        self._done.append(time.perf_counter())
+
+    def fps(self) -> float | None:
+        if len(self._done) < 2:
+            return None
+        return (len(self._done) - 1) / max(self._done[-1] - self._done[0], 1e-9)
+
+    def hud_lines(self, parsed: ParsedFrame, model_fps_hint: float | None) -> list[str]:
+        t = {**self.last_ms, **parsed.timings_ms}
+        fps = self.fps()
+        stages = " ".join(f"{name} {t[name]:.1f}" for name in HUD_STAGES if name in t)
+        model = f"model {model_fps_hint:.1f} FPS" if model_fps_hint else "model -"
+        return [f"ms: {stages}",
+                f"{'e2e ' + format(fps, '.1f') + ' FPS' if fps else 'e2e -'} | {model} | faces {len(parsed.boxes)}"
+                + (" | detect" if parsed.detected else "")]
+
+
+def run_demo(source: FrameSource, parser: FrameParser, schema: LabelSchema, cfg: DemoCfg,
+             sink: FrameSink | None = None, max_frames: int | None = None,
+             on_frame: Callable[[int, np.ndarray], bool] | None = None) -> DemoResult:
+    """Run the pipeline over ``source``; ``on_frame(index, annotated)`` may return False to stop
+    (the ``--show`` window's q key). Raises what any stage raised, after stopping the others."""
+    renderer = Renderer(schema, cfg)
+    meter = FlickerMeter(cfg.flicker_static_diff)
+    samples: dict[str, list[float]] = {name: [] for name in STAGES}
+    frames = faces = 0
+    first_frame: np.ndarray | None = None
+    spec = parser.runner.input_spec
+    parser.runner.infer(np.zeros(spec.shape, np.float32))  # the first inference allocates: not timed
+    start = time.perf_counter()
+
+    def infer(item: _Decoded) -> InferredFrame:
+        inferred = parser.infer(item.frame, item.index)
+        inferred.timings_ms["decode"] = item.decode_ms
+        return inferred
+
+    with _Stages(source, [infer, parser.finish], cfg.queue_size, max_frames) as stages:
+        for parsed in stages.results():
+            first_frame = parsed.frame if first_frame is None else first_frame
+            annotated = _render_and_write(parsed, renderer, sink, _model_fps(parsed))
+            meter.update(cv2.cvtColor(parsed.frame, cv2.COLOR_RGB2GRAY), _streams(parsed))
+            for name, value in {**parsed.timings_ms, **renderer.last_ms}.items():
+                samples[name].append(value)
+            frames, faces = frames + 1, faces + len(parsed.boxes)
+            renderer.tick()
+            if on_frame is not None and on_frame(parsed.index, annotated) is False:
+                break
+    wall_s = time.perf_counter() - start
+    model_fps = _isolated_model_fps(parser, first_frame, cfg.model_runs)
+    flicker = meter.results()
+    return DemoResult(
+        frames=frames, faces=faces, wall_s=wall_s, e2e_fps=frames / wall_s if frames else 0.0,
+        model_fps=model_fps, stage_ms={k: statistics.median(v) for k, v in samples.items() if v},
+        flicker_pct={name: r.pct for name, r in flicker.items()},
+        flicker_pixels=next(iter(flicker.values())).counted if flicker else 0,
+        scene_cuts=parser.cuts, smoothing_resets=parser.smoother.resets if parser.smoother else 0,
+        frames_written=sink.frames_written if sink else 0, end_reason=source.end_reason,
+        detector=getattr(parser.detector, "name", type(parser.detector).__name__),
+        settings={"runner": parser.runner.applied_settings(), "config": asdict(cfg)},
+    )
+
+
+def _render_and_write(parsed: ParsedFrame, renderer: Renderer, sink: FrameSink | None,
+                      model_fps_hint: float | None) -> np.ndarray:
+    start = time.perf_counter()
+    annotated = renderer.render(parsed, model_fps_hint)
+    renderer.last_ms["render"] = (time.perf_counter() - start) * 1e3
+    if sink is not None:
+        start = time.perf_counter()
+        sink.write(annotated)
+        renderer.last_ms["encode"] = (time.perf_counter() - start) * 1e3
+    return annotated
+
+
+def _model_fps(parsed: ParsedFrame) -> float | None:
+    """Inferences per second of the model alone on this frame (for the HUD)."""
+    model_ms = parsed.timings_ms.get("model", 0.0)
+    return 1e3 * len(parsed.boxes) / model_ms if model_ms > 0 else None
+
+
+def _streams(parsed: ParsedFrame) -> dict[str, np.ndarray]:
+    return {"raw": parsed.raw} if parsed.smoothed is None else {"raw": parsed.raw, "smoothed": parsed.smoothed}
+
+
+def _isolated_model_fps(parser: FrameParser, frame: np.ndarray | None, runs: int) -> float:
+    """The runner alone, warm, on the first frame resized to the input (``edgeparse bench``'s way)."""
+    shape = parser.runner.input_spec.shape
+    if frame is None:
+        x = np.zeros(shape, np.float32)
+    else:
+        x = np.repeat(preprocess(frame, tuple(shape[2:4]), parser.normalization), shape[0], axis=0)
+    result = benchmark(parser.runner, x, warmup=3, runs=runs)
+    return result.fps * shape[0]

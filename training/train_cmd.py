@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from training.config import RecipeCfg
+    from training.distributed import DistInfo
+    from training.trainer import ExtraLoss
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="recipe YAML, e.g. configs/train/smoke.yaml")
     parser.add_argument("--resume", action="store_true", help="continue from <run>/last.pt if present")
     parser.add_argument("--force", action="store_true", help="start over even if the run folder holds a run")
+    parser.add_argument("--backbone-weights", metavar="PATH",
+                        help="local ImageNet backbone file (torchvision layout) to initialise the "
+                             "model's backbone, e.g. a ResNet-101 for the teachers (sets "
+                             "model.overrides.backbone_weights)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="dotted overrides, e.g. train.epochs=2 data.size=128")
     parser.epilog = ("Multi-GPU: torchrun --nproc_per_node 4 -m edge.cli train --config ... "
@@ -16,16 +26,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from training.config import load_recipe
+
+    cfg = load_recipe(args.config, args.overrides)
+    if args.backbone_weights is not None:
+        cfg = with_backbone_weights(cfg, args.backbone_weights)
+    return train_recipe(cfg, args)
+
+
+def with_backbone_weights(cfg: RecipeCfg, path: str) -> RecipeCfg:
+    """``cfg`` with ``model.overrides.backbone_weights = path`` (set directly: a path is no YAML scalar)."""
+    import dataclasses
+
+    overrides = {**cfg.model.overrides, "backbone_weights": path}
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, overrides=overrides))
+
+
+def train_recipe(cfg: RecipeCfg, args: argparse.Namespace) -> int:
+    """Train ``cfg`` (with its distillation terms when it has a ``distill`` section)."""
     from training.distributed import init_distributed, shutdown
     from training.trainer import Trainer
 
-    cfg = load_recipe(args.config, args.overrides)
     info = init_distributed()
     try:
-        best = Trainer(cfg, info, resume=args.resume, force=args.force).fit()
+        extra_loss = _distill_loss(cfg, info) if cfg.distill is not None else None
+        best = Trainer(cfg, info, resume=args.resume, force=args.force, extra_loss=extra_loss).fit()
     finally:
         shutdown(info)
     if info.is_main:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in best.items()) or "no validation ran"
         print(f"done: best {shown}; checkpoints in {cfg.run_dir}")
     return 0
+
+
+def _distill_loss(cfg: RecipeCfg, info: DistInfo) -> ExtraLoss:
+    # Built before the Trainer so that a bad teacher fails before the run folder is written.
+    from training.data.factory import build_source
+    from training.distill.builder import build_distill_loss
+
+    schema = build_source(cfg.data, cfg.data.train_split).schema
+    return build_distill_loss(cfg, schema, info.device)

@@ -12,8 +12,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from edge.boundary import ce2p_boundary
+from edge.boundary import ce2p_boundary, neighbour_boundary
 from edge.data import Sample
+from edge.errors import UnknownNameError
 from edge.preprocess import normalize, resize_image, resize_label
 from edge.schemas import LabelSchema
 from training.data.augment import Augmenter
@@ -27,11 +28,20 @@ class SampleSource(Protocol):
     def __getitem__(self, index: int) -> Sample: ...
 
 
-class SegmentationDataset(Dataset):
-    """Yields dicts with ``image`` (3,H,W float), ``label`` (H,W long), ``boundary`` (H,W float)."""
+# Boundary ground truth by ``DataCfg.boundary``: CE2P's for EHANet and BASS, AGRNet's own for AGRNet.
+BOUNDARY_GT = {"ce2p": ce2p_boundary, "neighbour": neighbour_boundary}
 
-    def __init__(self, source: SampleSource, size: int, augmenter: Augmenter | None, seed: int = 0):
+
+class SegmentationDataset(Dataset):
+    """Yields dicts with ``image`` (3,H,W float), ``label`` (H,W long), ``boundary`` (H,W float),
+    and the sample key ``index``, ``epoch`` (ints; they key the distillation teacher cache)."""
+
+    def __init__(self, source: SampleSource, size: int, augmenter: Augmenter | None, seed: int = 0,
+                 boundary: str = "ce2p"):
+        if boundary not in BOUNDARY_GT:
+            raise UnknownNameError("boundary", boundary, BOUNDARY_GT)
         self.source, self.size, self.augmenter, self.seed = source, (size, size), augmenter, seed
+        self.boundary_gt = BOUNDARY_GT[boundary]  # computed on the augmented label at the training size
 
     def __len__(self) -> int:
         return len(self.source)
@@ -47,7 +57,9 @@ class SegmentationDataset(Dataset):
         return {
             "image": torch.from_numpy(normalize(image)),
             "label": torch.from_numpy(label.astype(np.int64)),
-            "boundary": torch.from_numpy(ce2p_boundary(label).astype(np.float32)),
+            "boundary": torch.from_numpy(self.boundary_gt(label).astype(np.float32)),
+            "index": index,
+            "epoch": epoch,
         }
 
 

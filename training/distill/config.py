@@ -1,0 +1,63 @@
+"""The ``distill`` section of a recipe (torch-free, so ``training.config`` can import it)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TeacherCfg:
+    checkpoint: str  # an edgeparse checkpoint (``runs/<teacher>/best.pt``)
+    weight: float = 1.0  # weight of this teacher's probabilities in the ensemble average
+
+    def __post_init__(self) -> None:
+        if not self.weight > 0:
+            raise ConfigError(f"distill.teachers: weight of {self.checkpoint!r} must be > 0, got {self.weight}")
+
+
+@dataclass(frozen=True)
+class DistillCfg:
+    """Knowledge-distillation terms added to the student's own loss (SPEC §7.2).
+
+    Every term has its own weight; a zero weight skips the term (and its teacher work).
+    Defaults are SPEC §7.2's starting values: λ_kd = 1 (T = 1), λ_cwd = 3 (τ = 4), λ_pa = 1.
+    """
+
+    teachers: tuple[TeacherCfg, ...] = ()
+    temperature: float = 1.0  # T of the pixel-wise KL terms
+    kd_weight: float = 1.0  # pixel-wise KL
+    kd_boundary_weight: float = 0.0  # boundary-weighted KL, pixels weighted by 1 + α·b_i
+    boundary_alpha: float = 10.0  # α of the boundary-weighted KL (BASS Eq. 4 style)
+    cwd_weight: float = 3.0  # channel-wise distillation on logits
+    cwd_tau: float = 4.0
+    pairwise_weight: float = 1.0  # pairwise affinity (SKD) on the penultimate features
+    pairwise_cells: int = 4  # β: features are average-pooled into β×β-pixel cells (the graph nodes)
+    teacher_input_size: int | None = None  # teachers see the batch image resized to this; None = as is
+    cache_dir: str | None = None  # on-disk teacher-output cache; None = run the teachers every step
+
+    def __post_init__(self) -> None:
+        if not self.teachers:
+            raise ConfigError("distill.teachers must list at least one {checkpoint: PATH, weight: W}")
+        for name in ("temperature", "cwd_tau"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"distill.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("kd_weight", "kd_boundary_weight", "boundary_alpha", "cwd_weight", "pairwise_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"distill.{name} must be >= 0, got {getattr(self, name)}")
+        if self.pairwise_cells < 1:
+            raise ConfigError(f"distill.pairwise_cells must be >= 1, got {self.pairwise_cells}")
+        if self.teacher_input_size is not None and self.teacher_input_size < 8:
+            raise ConfigError(f"distill.teacher_input_size must be >= 8 pixels, got {self.teacher_input_size}")
+        if not any(self.term_weights().values()):
+            raise ConfigError("distill: every term weight is 0; set kd_weight, kd_boundary_weight, "
+                              "cwd_weight or pairwise_weight")
+
+    def term_weights(self) -> dict[str, float]:
+        """Weight of each named loss term, in the order they are logged."""
+        return {"kd": self.kd_weight, "kd_boundary": self.kd_boundary_weight,
+                "cwd": self.cwd_weight, "pairwise": self.pairwise_weight}
+
+    @property
+    def needs_features(self) -> bool:
+        return self.pairwise_weight > 0

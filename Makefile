@@ -10,7 +10,7 @@ config ?= configs/train/smoke.yaml
 args ?=
 
 .DEFAULT_GOAL := deploy
-.PHONY: setup deploy test test-all lint train bench demo clean-runs
+.PHONY: setup deploy test test-all lint train bench demo default-student
 
 setup: $(VENV)/.installed
 
@@ -42,5 +42,16 @@ train: setup
 bench: setup
 	$(EDGEPARSE) deploy --target $(target) $(if $(checkpoint),--checkpoint $(checkpoint)) --bench-only $(args)
 
+# The video demo on the cpu fp32 bundle that `make target=cpu` writes (built first if absent).
+demo_bundle ?= bundles/ehanet_mbv2_cpu_fp32
 demo: setup
-	$(EDGEPARSE) demo $(args)
+	test -f $(demo_bundle)/manifest.json || $(MAKE) deploy target=cpu
+	$(EDGEPARSE) demo-clip runs/demo/clip.mp4
+	$(EDGEPARSE) demo $(demo_bundle) --input runs/demo/clip.mp4 --output runs/demo/demo.mp4 \
+	    --config configs/demo/default.yaml --strip docs/demo_strip.png --json runs/demo/demo.json $(args)
+
+# Reproduces the shipped default student: smoke recipe at 160², then fine-tuning at 256².
+default-student: setup
+	$(EDGEPARSE) train --config configs/train/smoke.yaml --force
+	$(EDGEPARSE) train --config configs/train/default_student.yaml --force
+	$(EDGEPARSE) model release runs/default_student/best.pt models/default

@@ -21,6 +21,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("data", "synth"), "training.data.synth_cmd", "write synthetic face-parsing samples to disk"),
     (("model", "info"), "training.models.info_cmd", "print parameters and MACs of a registered model"),
     (("model", "list"), "training.models.list_cmd", "list registered models"),
+    (("model", "release"), "training.models.release_cmd", "slim a checkpoint for shipping and write its model card"),
     (("train",), "training.train_cmd", "train a student or teacher from a YAML recipe"),
     (("distill",), "training.distill.distill_cmd", "train a student by distillation from frozen teachers"),
     (("evaluate",), "training.evaluate_cmd", "evaluate a checkpoint on a dataset split"),

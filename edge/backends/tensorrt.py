@@ -29,6 +29,11 @@ class TensorRtRunner(BaseRunner):
     backend = "tensorrt"
 
     def _activate_impl(self) -> None:
+        if self.model_path.suffix == ".onnx":  # a jetson bundle ships the ONNX; the device builds the engine
+            raise BackendUnavailable(
+                f"{self.model_path.parent}: no engine yet: run build_engine.sh on the device (or `edgeparse "
+                f"build-engine {self.model_path.parent}`); engines are specific to the GPU and TensorRT version "
+                f"that build them, so the bundle carries only {self.model_path.name} to build from")
         trt = import_library(self.backend)
         self._trt, self._cudart = trt, _import_cudart()
         self._logger = trt.Logger(trt.Logger.WARNING)

@@ -1,0 +1,146 @@
+"""``DeployCfg``: what ``edgeparse deploy`` builds and how strictly it checks it.
+
+Loaded from ``configs/deploy/default.yaml`` (the same values as the defaults here) plus dotted
+``key=value`` overrides, e.g. ``validation_images=8 bench.runs=50 int8.source=nncf``.
+
+Parity thresholds are per precision and are *drops* vs the FP32 reference on the bundle's
+validation set, in percentage points (ΔmIoU, worst-class ΔF1) and % (argmax agreement):
+
+* fp32: 0.1 / 0.5 / 99.9 - a correct FP32 conversion is exact to ~1e-5 in the logits; anything
+  visible is a conversion bug (wrong layout, normalisation, resize mode).
+* fp16: 0.3 / 1.0 / 99.5 - FP16 weights move logits by ~1e-2 and flip a few boundary pixels.
+* int8: 1.0 / 3.0 / 98.0 - PTQ/QAT at 256² measured 98.5-99.9 % agreement and ≤ 3 mIoU points
+  (TOOLCHAIN §5); a thin class (earrings, necklace) may lose more F1 than mIoU shows, hence the
+  separate per-class limit. With the default 32 validation images one flipped thin-class blob is
+  about 1 F1 point, so tighter int8 limits would gate on noise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from edge.bundle import ParityThresholds
+from edge.config import load_config
+from edge.errors import ConfigError, UnsupportedError
+from targets.formats import PRECISIONS, target_spec
+
+Precision = Literal["fp32", "fp16", "int8"]
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CHECKPOINT = REPO_ROOT / "models" / "default" / "ehanet_mbv2_synthetic_lapa_256.pt"
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "deploy" / "default.yaml"
+TRAIN_DEFAULT_COMMAND = "make default-student"
+
+
+@dataclass(frozen=True)
+class TargetPrecisions:
+    """Which precisions ``edgeparse deploy --target X`` builds by default."""
+
+    onnx: tuple[Precision, ...] = ("fp32",)
+    cpu: tuple[Precision, ...] = ("fp32", "fp16", "int8")
+    mobile: tuple[Precision, ...] = ("fp32", "fp16", "int8")
+    jetson: tuple[Precision, ...] = ("fp16", "int8")
+
+    def of(self, target: str) -> tuple[str, ...]:
+        return getattr(self, target)
+
+
+@dataclass(frozen=True)
+class PrecisionThresholds:
+    fp32: ParityThresholds = field(default_factory=lambda: ParityThresholds(0.1, 0.5, 99.9))
+    fp16: ParityThresholds = field(default_factory=lambda: ParityThresholds(0.3, 1.0, 99.5))
+    int8: ParityThresholds = field(default_factory=lambda: ParityThresholds(1.0, 3.0, 98.0))
+
+    def of(self, precision: str) -> ParityThresholds:
+        return getattr(self, precision)
+
+
+@dataclass(frozen=True)
+class BenchCfg:
+    warmup: int = 20
+    runs: int = 200
+    threads: int = 2
+    mode: Literal["latency", "throughput"] = "latency"
+    e2e_size: tuple[int, int] = (480, 640)  # camera frame (H, W) for the end-to-end timing
+
+
+@dataclass(frozen=True)
+class Int8Cfg:
+    """Where INT8 comes from.
+
+    ``source`` (cpu): ``nncf`` = NNCF PTQ on the FP32 IR; ``qdq`` = the QDQ ONNX of
+    ``edgeparse quantize ptq|qat`` at ``qdq_onnx``; ``auto`` = ``qdq`` when ``qdq_onnx`` is set.
+    mobile: PT2E PTQ here with ``observer``, or the quantized checkpoint ``litert_checkpoint``
+    (``edgeparse quantize ... family=litert``, e.g. QAT).
+    """
+
+    source: Literal["auto", "nncf", "qdq"] = "auto"
+    qdq_onnx: str | None = None
+    litert_checkpoint: str | None = None
+    observer: Literal["minmax", "histogram", "percentile"] = "histogram"
+
+    def cpu_source(self) -> str:
+        if self.source == "qdq" and not self.qdq_onnx:
+            raise ConfigError("int8.source=qdq needs int8.qdq_onnx=PATH (the model_int8_qdq.onnx written by "
+                              "`edgeparse quantize ptq|qat`)")
+        if self.source == "nncf" and self.qdq_onnx:
+            raise ConfigError("int8.qdq_onnx is set but int8.source=nncf would ignore it; drop one of them")
+        return "qdq" if self.qdq_onnx else "nncf"
+
+
+@dataclass(frozen=True)
+class DeployDataCfg:
+    """Validation and calibration images. ``format: null`` = the checkpoint's own training data
+    (for synthetic data the validation split is the recipe's val split, seed + 1)."""
+
+    format: str | None = None
+    root: str | None = None
+    val_split: str = "val"
+    calib_split: str = "train"
+
+
+@dataclass(frozen=True)
+class DeployCfg:
+    input_size: int = 256
+    validation_images: int = 32
+    calibration_images: int = 64
+    precisions: TargetPrecisions = field(default_factory=TargetPrecisions)
+    thresholds: PrecisionThresholds = field(default_factory=PrecisionThresholds)
+    bench: BenchCfg = field(default_factory=BenchCfg)
+    int8: Int8Cfg = field(default_factory=Int8Cfg)
+    data: DeployDataCfg = field(default_factory=DeployDataCfg)
+    out_dir: str = "bundles"
+
+    def __post_init__(self) -> None:
+        if self.input_size < 32 or self.input_size % 32:
+            raise ConfigError(f"input_size must be a positive multiple of 32 (the student's stride), "
+                              f"got {self.input_size}")
+        if self.validation_images < 1 or self.calibration_images < 1:
+            raise ConfigError("validation_images and calibration_images must be >= 1")
+        if self.bench.runs < 1 or self.bench.warmup < 0 or self.bench.threads < 1:
+            raise ConfigError("bench needs runs >= 1, warmup >= 0 and threads >= 1")
+        for target in ("onnx", "cpu", "mobile", "jetson"):
+            unsupported = set(self.precisions.of(target)) - set(target_spec(target).precisions)
+            if unsupported:
+                raise UnsupportedError(f"precisions.{target}: {sorted(unsupported)} not supported; "
+                                       f"{target} builds {', '.join(target_spec(target).precisions)}")
+
+
+def load_deploy_config(path: str | Path | None = None, overrides: list[str] | None = None) -> DeployCfg:
+    """``DeployCfg`` from a YAML file (None: the built-in defaults) plus dotted overrides."""
+    return load_config(DeployCfg, path, overrides)
+
+
+__all__ = [
+    "DEFAULT_CHECKPOINT",
+    "DEFAULT_CONFIG",
+    "PRECISIONS",
+    "TRAIN_DEFAULT_COMMAND",
+    "BenchCfg",
+    "DeployCfg",
+    "DeployDataCfg",
+    "Int8Cfg",
+    "PrecisionThresholds",
+    "TargetPrecisions",
+    "load_deploy_config",
+]

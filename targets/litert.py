@@ -1,0 +1,170 @@
+"""The ``mobile`` target: LiteRT ``.tflite`` in FP32, FP16 and full INT8 (TOOLCHAIN §4c).
+
+* fp32: ``litert_torch.convert(model, (x,))`` (static shapes, NCHW I/O kept).
+* fp16: the FP32 flatbuffer with FP16 weights and explicit DEQUANTIZE ops, by ai-edge-quantizer's
+  ``float_casting`` recipe (the supported successor of the TFLite converter's float16 option).
+  CPU kernels dequantize at load; GPU delegates compute in FP16.
+* int8: full integer with int8 I/O. The PT2E graph comes from ``quantize.ptq`` with the
+  ``litert`` quantizer of ``quantize.quantizers`` (XNNPACK scheme, sigmoid pinned to 1/256, -128
+  so TFLite's builtin LOGISTIC kernel prepares), calibrated here; or from a LiteRT quantized
+  checkpoint (``int8.litert_checkpoint``, e.g. QAT). The result must prepare under the builtin
+  kernels without XNNPACK and hold no float32 tensor, or lowering fails.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.fx import GraphModule
+
+from edge.backends import import_library
+from edge.bundle import file_sha256
+from edge.errors import ConfigError, ExportError
+from targets.base import Lowered, LowerRequest, package_version
+from targets.export import CNN_OPS, GraphRules
+from targets.formats import require_precision, target_spec
+
+log = logging.getLogger(__name__)
+
+SPEC = target_spec("mobile")
+# Ops litert-torch lowers to builtin TFLite kernels; static shapes only (one flatbuffer per size),
+# no cubic resize (TFLite has bilinear and nearest only).
+GRAPH_RULES = GraphRules(
+    ops=CNN_OPS | {"Abs", "ArgMax", "DepthToSpace", "Elu", "Exp", "Gelu", "Max", "Min", "Neg", "ReduceMax",
+                   "SpaceToDepth", "Sqrt"},
+    static_shapes=True,
+)
+FP32_CACHE = "litert_fp32.tflite"  # shared by the fp32 and fp16 jobs of one deploy run
+CALIB_BATCH = 8
+
+
+def lower(request: LowerRequest) -> Lowered:
+    require_precision(SPEC, request.precision)
+    path = request.artifact(SPEC.suffix)
+    quantization: dict[str, Any] = {}
+    if request.precision == "fp32":
+        shutil.copyfile(_fp32_tflite(request), path)
+    elif request.precision == "fp16":
+        _float16_weights(_fp32_tflite(request), path)
+        quantization = {"method": "ai_edge_quantizer float_casting", "weights": "float16",
+                        "ai_edge_quantizer": package_version("ai-edge-quantizer")}
+    else:
+        quantization = _int8_tflite(request, path)
+    census = check_builtin_kernels(path)
+    if request.precision == "int8":
+        _require_full_integer(path, census)
+        quantization["tensor_dtypes"] = census
+    notes = {"fp32": "FP32 .tflite, NCHW I/O", "fp16": "FP16 weights, FP32 I/O and activations on CPU",
+             "int8": "full integer, int8 I/O; runs on builtin kernels and XNNPACK"}[request.precision]
+    return Lowered([path], backend_version=package_version("ai-edge-litert"), quantization=quantization,
+                   notes=notes)
+
+
+def _example(request: LowerRequest) -> torch.Tensor:
+    return torch.zeros(1, 3, request.input_size, request.input_size)
+
+
+def _fp32_tflite(request: LowerRequest) -> Path:
+    """The FP32 flatbuffer of this run, converted once (about 30-80 s) and reused."""
+    cached = request.work_dir / FP32_CACHE
+    if not cached.is_file():
+        import litert_torch
+
+        log.info("mobile: converting the FP32 model with litert-torch at %dpx", request.input_size)
+        litert_torch.convert(request.model.eval(), (_example(request),)).export(str(cached))
+    return cached
+
+
+def _float16_weights(src: Path, dst: Path) -> None:
+    from ai_edge_quantizer import qtyping, quantizer
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+    config = qtyping.OpQuantizationConfig(
+        weight_tensor_config=qtyping.TensorQuantizationConfig(num_bits=16, dtype=qtyping.TensorDataType.FLOAT),
+        compute_precision=qtyping.ComputePrecision.FLOAT,
+        explicit_dequantize=True,
+    )
+    fp16 = quantizer.Quantizer(str(src))
+    fp16.update_quantization_recipe(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                                    op_config=config, algorithm_key=AlgorithmName.FLOAT_CASTING)
+    fp16.quantize().export_model(str(dst), overwrite=True)
+
+
+def _int8_tflite(request: LowerRequest, path: Path) -> dict[str, Any]:
+    import litert_torch
+    from litert_torch.quantize.quant_config import QuantConfig
+
+    from quantize.quantizers import build_quantizer
+
+    if request.cfg.int8.litert_checkpoint:
+        graph, details = _checkpoint_graph(Path(request.cfg.int8.litert_checkpoint), request)
+    else:
+        graph, details = _ptq_graph(request)
+    # The graph already carries its quantize/dequantize ops; the quantizer in QuantConfig tells the
+    # converter to fold them as static int8 (litert-torch reads only ``global_config.is_dynamic``).
+    static = QuantConfig(pt2e_quantizer=build_quantizer("litert", qat=False, observer=request.cfg.int8.observer))
+    litert_torch.convert(graph, (_example(request),), quant_config=static).export(str(path))
+    return details
+
+
+def _ptq_graph(request: LowerRequest) -> tuple[GraphModule, dict[str, Any]]:
+    from quantize.config import QuantCfg
+    from quantize.ptq import ptq
+
+    images = request.calibration()
+    batches = [torch.from_numpy(np.concatenate(images[i:i + CALIB_BATCH])) for i in range(0, len(images), CALIB_BATCH)]
+    cfg = QuantCfg(family="litert", input_size=request.input_size, calib_images=len(images),
+                   calib_batch_size=CALIB_BATCH, observer=request.cfg.int8.observer)
+    log.info("mobile int8: PT2E PTQ calibration on %d images at %dpx", len(images), request.input_size)
+    quantized = ptq(request.model, batches, cfg)
+    return quantized.graph_module, {"method": "pt2e_ptq", "quantizer": "quantize.quantizers litert",
+                                    "observer": cfg.observer, "calibration_images": len(images),
+                                    "calibration_split": request.cfg.data.calib_split}
+
+
+def _checkpoint_graph(path: Path, request: LowerRequest) -> tuple[GraphModule, dict[str, Any]]:
+    from quantize.checkpoint import load_quantized
+    from training.checkpoint import load_checkpoint
+
+    section = load_checkpoint(path).get("quantization") or {}
+    expected = file_sha256(request.checkpoint)
+    if section.get("family") != "litert":
+        raise ConfigError(f"int8.litert_checkpoint {path} was quantized for {section.get('family')!r}, not "
+                          f"'litert'; run `edgeparse quantize qat family=litert`")
+    if section.get("source_sha256") != expected:
+        raise ConfigError(f"int8.litert_checkpoint {path} was not made from {request.checkpoint} (sha256 "
+                          f"differs); quantize this checkpoint or deploy the one it came from")
+    quantized = load_quantized(path)
+    if quantized.input_size != request.input_size:
+        raise ConfigError(f"{path} was quantized at {quantized.input_size}px; deploy input_size is "
+                          f"{request.input_size}")
+    return quantized.graph_module, {"method": f"pt2e_{quantized.method}", "quantized_checkpoint": str(path),
+                                    "quantized_sha256": file_sha256(path)}
+
+
+def check_builtin_kernels(path: Path) -> dict[str, int]:
+    """Prepare ``path`` with TFLite's builtin kernels only (no XNNPACK), as phones without the
+    delegate run it; returns how many tensors each dtype has. ``ExportError`` if it cannot prepare."""
+    litert = import_library("litert", "ai_edge_litert.interpreter")
+    try:
+        interpreter = litert.Interpreter(
+            model_path=str(path), experimental_op_resolver_type=litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interpreter.allocate_tensors()
+    except (RuntimeError, ValueError) as exc:
+        raise ExportError(f"{path.name} does not prepare under TFLite's builtin kernels: {exc}") from exc
+    census: dict[str, int] = {}
+    for detail in interpreter.get_tensor_details():
+        name = np.dtype(detail["dtype"]).name
+        census[name] = census.get(name, 0) + 1
+    return census
+
+
+def _require_full_integer(path: Path, census: dict[str, int]) -> None:
+    floats = {k: v for k, v in census.items() if k.startswith("float")}
+    if floats:
+        raise ExportError(f"{path.name} is not full integer: it still has {floats} tensors (a float island "
+                          f"the quantizer did not cover)")

@@ -1,0 +1,100 @@
+"""The ``cpu`` target: OpenVINO IR (.xml + .bin) in FP32, FP16 and INT8.
+
+* fp32: ``ov.convert_model(onnx)`` saved with ``compress_to_fp16=False``.
+* fp16: the same IR with FP16-compressed weights. CPUs without FP16 arithmetic (this host
+  reports ``FP32, INT8, BIN``) decompress them and run FP32, so it is a size format there.
+* int8: NNCF PTQ on the FP32 IR with the calibration images (``int8.source=nncf``), or the QDQ
+  ONNX written by ``edgeparse quantize ptq|qat`` (``int8.qdq_onnx``), whose Q/DQ pairs OpenVINO
+  turns into the same FakeQuantize ops. Either way the IR must hold quantizers, or lowering fails.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from edge.backends import import_library
+from edge.bundle import file_sha256
+from edge.errors import ConfigError, ExportError
+from targets.base import Lowered, LowerRequest
+from targets.export import CNN_OPS, GraphRules
+from targets.formats import require_precision, target_spec
+
+log = logging.getLogger(__name__)
+
+SPEC = target_spec("cpu")
+# CNN ops plus what OpenVINO's ONNX frontend also converts and the INT8 graphs carry.
+GRAPH_RULES = GraphRules(
+    ops=CNN_OPS | {"Abs", "ArgMax", "Cast", "Ceil", "ConstantOfShape", "DepthToSpace", "DequantizeLinear", "Elu",
+                   "Equal", "Erf", "Exp", "Expand", "Floor", "Gather", "Gelu", "InstanceNormalization",
+                   "LayerNormalization", "Log", "Max", "Min", "Neg", "Pow", "QuantizeLinear", "Reciprocal",
+                   "ReduceMax", "ReduceSum", "Shape", "Softplus", "SpaceToDepth", "Sqrt", "Tile", "Upsample",
+                   "Where"},
+    static_shapes=False,
+    resize_modes=frozenset({"nearest", "linear", "cubic"}),
+)
+
+
+def lower(request: LowerRequest) -> Lowered:
+    require_precision(SPEC, request.precision)
+    ov = import_library("openvino")
+    quantization: dict[str, Any] = {}
+    if request.precision == "int8":
+        model, quantization = _int8_model(ov, request)
+    else:
+        model = _convert(ov, request.onnx_path)
+    xml = request.artifact(SPEC.suffix)
+    ov.save_model(model, str(xml), compress_to_fp16=request.precision == "fp16")
+    notes = {"fp32": "FP32 IR", "fp16": "FP16-compressed weights; CPUs without FP16 math execute FP32",
+             "int8": f"INT8 IR from {quantization.get('method', '')}"}[request.precision]
+    return Lowered([xml, xml.with_suffix(".bin")], backend_version=ov.get_version(), quantization=quantization,
+                   notes=notes)
+
+
+def _convert(ov: Any, onnx_path: Path) -> Any:
+    from openvino.frontend import GeneralFailure, OpConversionFailure
+
+    try:
+        return ov.convert_model(str(onnx_path))
+    except (OpConversionFailure, GeneralFailure) as exc:
+        raise ExportError(f"OpenVINO cannot convert {onnx_path}: {exc}") from exc
+
+
+def _int8_model(ov: Any, request: LowerRequest) -> tuple[Any, dict[str, Any]]:
+    source = request.cfg.int8.cpu_source()
+    if source == "qdq":
+        model, details = _from_qdq(ov, Path(request.cfg.int8.qdq_onnx or ""), request.input_size)
+    else:
+        model, details = _nncf_ptq(ov, request)
+    quantizers = sum(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
+    if quantizers == 0:
+        raise ExportError(f"the INT8 IR ({details['method']}) holds no quantizers: it would run in FP32")
+    return model, {**details, "fake_quantize_ops": quantizers}
+
+
+def _nncf_ptq(ov: Any, request: LowerRequest) -> tuple[Any, dict[str, Any]]:
+    import nncf
+
+    images = request.calibration()
+    log.info("cpu int8: NNCF PTQ calibration on %d images at %dpx", len(images), request.input_size)
+    model = nncf.quantize(_convert(ov, request.onnx_path), nncf.Dataset(images), subset_size=len(images))
+    return model, {"method": "nncf_ptq", "calibration_images": len(images),
+                   "calibration_split": request.cfg.data.calib_split, "nncf": nncf.__version__,
+                   "preset": "performance (symmetric int8 activations, per-channel weights)"}
+
+
+def _from_qdq(ov: Any, path: Path, input_size: int) -> tuple[Any, dict[str, Any]]:
+    """Convert the QDQ ONNX of ``edgeparse quantize`` after checking it fits this deploy run."""
+    import onnx
+
+    if not path.is_file():
+        raise ConfigError(f"int8.qdq_onnx {path} not found; write it with `edgeparse quantize ptq|qat`")
+    graph = onnx.load(str(path)).graph
+    dims = [[d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input]
+    if dims != [[1, 3, input_size, input_size]]:
+        raise ExportError(f"{path}: input shape {dims} does not match the deploy input [1, 3, {input_size}, "
+                          f"{input_size}]; quantize at the deployment size (quantize input_size={input_size})")
+    if not any(node.op_type == "QuantizeLinear" for node in graph.node):
+        raise ExportError(f"{path}: no QuantizeLinear nodes; not a QDQ graph from `edgeparse quantize`")
+    log.info("cpu int8: converting the QDQ ONNX %s", path)
+    return _convert(ov, path), {"method": "qdq_onnx", "qdq_onnx": str(path), "qdq_sha256": file_sha256(path)}

@@ -1,0 +1,334 @@
+"""``edgeparse deploy``: checkpoint → FP32 ONNX → one bundle per (target, precision) → parity → benchmark → one table.
+
+For every job: check the graph for the target, lower, ``write_bundle``, ``load_bundle`` (checksums),
+``open_runner``, ``validate_bundle`` on the bundle's own validation set, ``benchmark``, one row.
+A job that cannot be built or run here becomes a row with a status and a reason
+(``export_failed``, ``unavailable``, ``skipped``); only ``EdgeparseError`` subclasses are turned
+into rows, so a bug still stops the run with its traceback. Progress goes to ``emit`` as numbered
+stage lines (``[4/11] cpu int8: ...``); long stages show their own tqdm bars.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.backends import open_runner
+from edge.bench import BenchResult, benchmark, host_info
+from edge.bundle import MANIFEST_FILE, Bundle, file_sha256, load_bundle, load_manifest, write_bundle
+from edge.config import save_config, to_dict
+from edge.errors import BackendUnavailable, BundleError, ConfigError, ExportError, UnsupportedError
+from edge.parity import ParityResult, validate_bundle
+from edge.preprocess import Normalization, normalize, resize_image
+from edge.report import BenchmarkRow, Report, make_row, write_json, write_markdown, write_plot
+from targets import load_target
+from targets.base import LowerRequest, tool_versions
+from targets.config import DeployCfg
+from targets.formats import Format, find_format
+
+log = logging.getLogger(__name__)
+Emit = Callable[[str], None]
+FAILED_STATUSES = ("parity_failed", "export_failed")
+
+
+@dataclass(frozen=True)
+class Job:
+    target: str
+    precision: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.target} {self.precision}"
+
+    @property
+    def format(self) -> Format:
+        return find_format(self.target, self.precision)
+
+
+def plan_jobs(targets: list[str], cfg: DeployCfg, precisions: list[str] | None = None) -> list[Job]:
+    """The (target, precision) pairs to build: the config's precisions of each target, filtered by
+    ``precisions``. A precision asked for explicitly that a single target lacks is an error."""
+    jobs = []
+    for target in targets:
+        configured = cfg.precisions.of(target)
+        if precisions is not None and len(targets) == 1:
+            for precision in precisions:
+                find_format(target, precision)  # UnsupportedError names what the target builds
+        jobs += [Job(target, p) for p in configured if precisions is None or p in precisions]
+    if not jobs:
+        raise ConfigError(f"nothing to build: targets {targets} with precisions {precisions}; the config "
+                          f"builds {[(t, cfg.precisions.of(t)) for t in targets]}")
+    return jobs
+
+
+class Stages:
+    """Numbered progress lines; a job that ends early skips its remaining stages."""
+
+    def __init__(self, total: int, emit: Emit):
+        self.total, self.emit, self.index = total, emit, 0
+
+    def __call__(self, text: str) -> None:
+        self.index += 1
+        self.emit(f"[{self.index}/{self.total}] {text}")
+
+    def skip_to(self, index: int) -> None:
+        self.index = max(self.index, index)
+
+
+@dataclass
+class Outcome:
+    """One row and what produced it."""
+
+    job: Job
+    row: BenchmarkRow
+    bundle_dir: Path | None = None
+    parity: ParityResult | None = None
+    bench: BenchResult | None = None
+
+    def details(self) -> dict[str, Any]:
+        return {"bundle": str(self.bundle_dir) if self.bundle_dir else None,
+                "parity": self.parity.to_dict() if self.parity else None,
+                "benchmark": self.bench.to_dict() if self.bench else None}
+
+
+@dataclass
+class DeployResult:
+    outcomes: list[Outcome]
+    settings: dict[str, Any]
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> list[BenchmarkRow]:
+        return [o.row for o in self.outcomes]
+
+    @property
+    def failed(self) -> bool:
+        return any(row.status in FAILED_STATUSES for row in self.rows)
+
+    def worst_parity(self) -> ParityResult | None:
+        """The parity result whose worst class lost most F1 (the one worth plotting)."""
+        results = [o.parity for o in self.outcomes if o.parity is not None and o.parity.worst_class is not None]
+        return min(results, key=lambda p: p.worst_class.delta_f1_pts, default=None)
+
+
+def _status_row(job: Job, status: str, reason: str) -> Outcome:
+    return Outcome(job, BenchmarkRow(job.format.backend, job.precision, status, reason=reason))
+
+
+def check_bundle(bundle_dir: Path, job: Job, cfg: DeployCfg, stages: Stages) -> Outcome:
+    """Load (checksums), validate and benchmark one bundle into its row (2 stages)."""
+    end = stages.index + 2
+    stages(f"{job.label}: parity on the bundle's validation set")
+    try:
+        bundle = load_bundle(bundle_dir)
+    except BundleError as exc:
+        stages.skip_to(end)
+        return _status_row(job, "export_failed", str(exc))
+    if bundle.model_path.suffix != job.format.suffix:
+        stages.skip_to(end)
+        reason = bundle.manifest.notes or f"the bundle holds no {job.format.suffix} model to run here"
+        return Outcome(job, dataclasses.replace(make_row(bundle), status="skipped", reason=reason), bundle_dir)
+    try:
+        parity, bench = _validate_and_bench(bundle, job, cfg, stages)
+    except BackendUnavailable as exc:
+        stages.skip_to(end)
+        return Outcome(job, dataclasses.replace(make_row(bundle), status="unavailable", reason=str(exc)),
+                       bundle_dir)
+    row = make_row(bundle, parity, bench)
+    if job.target == "onnx" and row.status == "ok":
+        row = dataclasses.replace(row, reason="FP32 reference (the numbers every row is compared with)")
+    return Outcome(job, row, bundle_dir, parity, bench)
+
+
+def _validate_and_bench(bundle: Bundle, job: Job, cfg: DeployCfg,
+                        stages: Stages) -> tuple[ParityResult, BenchResult]:
+    b = cfg.bench
+    image = bundle.validation.images[0]
+    norm = bundle.manifest.input.normalization
+    with open_runner(bundle, threads=b.threads, mode=b.mode) as runner:
+        parity = validate_bundle(bundle, runner, progress=True)
+        stages(f"{job.label}: benchmark ({b.warmup} warm-up + {b.runs} runs, {b.threads} threads, {b.mode})")
+        bench = benchmark(runner, normalize(image, norm)[None], warmup=b.warmup, runs=b.runs, mode=b.mode,
+                          e2e_image=resize_image(image, b.e2e_size), normalization=norm)
+    return parity, bench
+
+
+@dataclass
+class _Build:
+    """What every job of one deploy run shares."""
+
+    checkpoint: Path
+    cfg: DeployCfg
+    out_dir: Path
+    work_dir: Path
+    rebuild_command: str
+    payload: dict[str, Any]
+    model: Any
+    onnx_path: Path
+    validation: Any
+    calibration: Callable[[], list]
+    tools: dict[str, str]
+    schema: Any  # the checkpoint's LabelSchema
+
+    @property
+    def model_name(self) -> str:
+        return str(self.payload["model_name"])
+
+    def bundle_dir(self, job: Job) -> Path:
+        return self.out_dir / f"{self.model_name}_{job.target}_{job.precision}"
+
+
+def _prepare(checkpoint: Path, cfg: DeployCfg, out_dir: Path, work_dir: Path, rebuild_command: str,
+             stages: Stages) -> tuple[_Build, dict[str, Any]]:
+    from targets.export import OPSET, check_export_parity, export_onnx
+    from targets.validation import build_validation_set, calibration_images, open_sources
+    from training.checkpoint import build_model_from_checkpoint, load_checkpoint, schema_of
+
+    size = cfg.input_size
+    stages(f"export: {checkpoint} → FP32 ONNX 1x3x{size}x{size} (opset {OPSET}, onnxslim, graph hygiene)")
+    payload = load_checkpoint(checkpoint)
+    model = build_model_from_checkpoint(payload).eval()
+    onnx_path = export_onnx(model, size, work_dir / f"{payload['model_name']}_fp32.onnx")
+    sources = open_sources(payload, cfg)
+    stages(f"validation set: {cfg.validation_images} images from {sources.description} + FP32 reference "
+           f"(onnxruntime)")
+    validation = build_validation_set(sources.validation, schema_of(payload), onnx_path, size,
+                                      cfg.validation_images, threads=cfg.bench.threads)
+    x = normalize(validation.images[0])[None]
+    delta = check_export_parity(model, onnx_path, x)
+    calibration = functools.cache(lambda: calibration_images(sources.calibration, size, cfg.calibration_images))
+    build = _Build(checkpoint, cfg, out_dir, work_dir, rebuild_command, payload, model, onnx_path, validation,
+                   calibration, tool_versions(), schema_of(payload))
+    details = {"checkpoint": {"path": str(checkpoint), "sha256": file_sha256(checkpoint),
+                              "model": build.model_name},
+               "export": {"opset": OPSET, "max_abs_delta_torch_vs_onnx": delta},
+               "validation": {"images": len(validation), "source": sources.description}}
+    return build, details
+
+
+def _build_job(build: _Build, job: Job, stages: Stages) -> Outcome:
+    end = stages.index + 3
+    stages(f"{job.label}: {job.format.how}")
+    try:
+        module = load_target(job.target)
+    except UnsupportedError as exc:
+        stages.skip_to(end)
+        return _status_row(job, "skipped", str(exc))
+    bundle_dir = build.bundle_dir(job)
+    try:
+        from targets.export import check_target_graph
+
+        check_target_graph(build.onnx_path, job.target, module.GRAPH_RULES)
+        lowered = module.lower(_request(build, job))
+        _clear_bundle_dir(bundle_dir)
+        write_bundle(
+            bundle_dir, name=bundle_dir.name, target=job.target, backend=job.format.backend,
+            precision=job.precision, schema=build.schema, normalization=Normalization(),
+            source_checkpoint=build.checkpoint, artifacts=lowered.artifacts, validation=build.validation,
+            backend_version=lowered.backend_version,
+            build_command=f"{build.rebuild_command} --target {job.target} --precisions {job.precision}",
+            tool_versions=build.tools, parity_thresholds=build.cfg.thresholds.of(job.precision),
+            quantization=lowered.quantization, notes=lowered.notes)
+    except BackendUnavailable as exc:
+        stages.skip_to(end)
+        return _status_row(job, "unavailable", str(exc))
+    except (ExportError, UnsupportedError, BundleError) as exc:
+        log.error("%s: %s", job.label, exc)
+        stages.skip_to(end)
+        return _status_row(job, "export_failed", str(exc))
+    return check_bundle(bundle_dir, job, build.cfg, stages)
+
+
+def _request(build: _Build, job: Job) -> LowerRequest:
+    return LowerRequest(job.target, job.precision, build.onnx_path, build.model, build.calibration,
+                        build.checkpoint, build.work_dir, build.bundle_dir(job).name, build.cfg)
+
+
+def _clear_bundle_dir(path: Path) -> None:
+    """Remove a previous bundle at ``path``; refuse to delete a folder that is not one."""
+    if not path.exists():
+        return
+    if not (path / MANIFEST_FILE).is_file() and any(path.iterdir()):
+        raise BundleError(f"{path} exists and is not a deploy bundle; move it away or choose another --out")
+    shutil.rmtree(path)
+
+
+def _settings(cfg: DeployCfg, outcomes: list[Outcome]) -> dict[str, Any]:
+    size = cfg.input_size
+    return {"bench": to_dict(cfg.bench), "input_shape": [1, 3, size, size], "host": host_info(),
+            "runners": {o.job.label: o.bench.settings["runner"] for o in outcomes if o.bench}}
+
+
+def deploy(checkpoint: Path, cfg: DeployCfg, jobs: list[Job], out_dir: Path, rebuild_command: str,
+           emit: Emit) -> DeployResult:
+    """Build, validate and benchmark every job; bundles land in ``out_dir/<model>_<target>_<precision>``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out_dir / "deploy_config.yaml")
+    stages = Stages(2 + 3 * len(jobs), emit)
+    with tempfile.TemporaryDirectory(prefix=".deploy-work-", dir=out_dir) as work:
+        build, details = _prepare(checkpoint, cfg, out_dir, Path(work), rebuild_command, stages)
+        outcomes = [_build_job(build, job, stages) for job in jobs]
+    details.update(deploy_config=to_dict(cfg), bundles={o.job.label: o.details() for o in outcomes})
+    return DeployResult(outcomes, _settings(cfg, outcomes), details)
+
+
+def find_bundle(out_dir: Path, job: Job, checkpoint_sha256: str | None) -> Path | None:
+    """The one bundle of ``job`` under ``out_dir`` (from ``checkpoint_sha256`` when given)."""
+    found = []
+    for manifest_file in sorted(out_dir.glob(f"*_{job.target}_{job.precision}/{MANIFEST_FILE}")):
+        manifest = load_manifest(manifest_file.parent)
+        if manifest.target == job.target and manifest.precision == job.precision and (
+                checkpoint_sha256 is None or manifest.source_checkpoint.sha256 == checkpoint_sha256):
+            found.append(manifest_file.parent)
+    if len(found) > 1:
+        raise ConfigError(f"{len(found)} {job.label} bundles in {out_dir}: {[str(p) for p in found]}; pass "
+                          f"--checkpoint to pick the one built from it")
+    return found[0] if found else None
+
+
+def bench_only(cfg: DeployCfg, jobs: list[Job], out_dir: Path, checkpoint: Path | None,
+               emit: Emit) -> DeployResult:
+    """Validate and benchmark the bundles a previous ``edgeparse deploy`` left in ``out_dir``."""
+    sha = file_sha256(checkpoint) if checkpoint else None
+    stages = Stages(2 * len(jobs), emit)
+    outcomes = []
+    for job in jobs:
+        bundle_dir = find_bundle(out_dir, job, sha)
+        if bundle_dir is None:
+            stages.skip_to(stages.index + 2)
+            outcomes.append(_status_row(job, "skipped", f"no {job.label} bundle in {out_dir}; build it with "
+                                        f"`edgeparse deploy --target {job.target} --precisions {job.precision}`"))
+            continue
+        outcomes.append(check_bundle(bundle_dir, job, cfg, stages))
+    details = {"mode": "bench-only", "bundles": {o.job.label: o.details() for o in outcomes}}
+    return DeployResult(outcomes, _settings(cfg, outcomes), details)
+
+
+def write_reports(result: DeployResult, out_dir: Path, command: dict[str, Any]) -> list[Path]:
+    """``report.json`` (command, settings, results), ``report.md`` and ``report.png`` in ``out_dir``."""
+    parity = result.worst_parity()
+    paths = [write_json(out_dir / "report.json", Report(command, result.settings, result.rows, result.details)),
+             write_markdown(out_dir / "report.md", result.rows, parity)]
+    if parity is not None or any(r.latency_p50_ms is not None for r in result.rows):
+        paths.append(write_plot(out_dir / "report.png", result.rows, parity))
+    return paths
+
+
+def format_settings(result: DeployResult) -> str:
+    """The benchmark settings line printed above the table."""
+    s = result.settings
+    b, host = s["bench"], s["host"]
+    shape = "x".join(map(str, s["input_shape"]))
+    return (f"bench: input {shape} float32, {b['threads']} threads, {b['warmup']} warm-up + {b['runs']} runs, "
+            f"mode {b['mode']}, e2e frame {b['e2e_size'][0]}x{b['e2e_size'][1]}; host {host['cpu']} "
+            f"({host['logical_cpus']} logical CPUs)")
+
+
+__all__ = ["DeployResult", "Job", "Outcome", "Stages", "bench_only", "check_bundle", "deploy", "find_bundle",
+           "format_settings", "plan_jobs", "write_reports"]

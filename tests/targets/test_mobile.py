@@ -1,0 +1,67 @@
+"""The mobile target: LiteRT FP32/FP16/full-INT8 bundles that load, validate and benchmark.
+
+litert-torch needs 30-100 s per conversion on this 2-core host, so the builds are ``slow``; the
+fp16 build reuses the fp32 flatbuffer of the same work folder, as a deploy run does.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.errors import ExportError
+
+pytest.importorskip("litert_torch", reason="the mobile target needs litert-torch")
+pytest.importorskip("ai_edge_litert", reason="the mobile target needs ai-edge-litert")
+
+
+@pytest.fixture(scope="module")
+def shared_work(tmp_path_factory):
+    return tmp_path_factory.mktemp("mobile_work")
+
+
+@pytest.mark.slow
+def test_mobile_fp32_bundle_is_exact(deploy_inputs, kit, shared_work, tmp_path):
+    bundle = kit.lower_to_bundle("mobile", "fp32", deploy_inputs, shared_work, tmp_path)
+    outcome = kit.check(bundle, "mobile", "fp32")
+    assert outcome.row.status == "ok", outcome.row.reason
+    assert outcome.parity.agreement_pct >= 99.9 and outcome.bench.fps > 0
+
+
+@pytest.mark.slow
+def test_mobile_fp16_bundle_has_half_size_weights(deploy_inputs, kit, shared_work, tmp_path):
+    bundle = kit.lower_to_bundle("mobile", "fp16", deploy_inputs, shared_work, tmp_path)
+    outcome = kit.check(bundle, "mobile", "fp16")
+    fp32_size = (shared_work / "litert_fp32.tflite").stat().st_size
+    assert 0.45 < next(bundle.glob("*.tflite")).stat().st_size / fp32_size < 0.6
+    assert outcome.parity.agreement_pct > 90.0 and outcome.bench.fps > 0
+
+
+@pytest.mark.slow
+def test_mobile_int8_is_full_integer_on_builtin_kernels(deploy_inputs, kit, tmp_path):
+    from edge.bundle import load_manifest
+
+    bundle = kit.lower_to_bundle("mobile", "int8", deploy_inputs, tmp_path / "work", tmp_path)
+    quantization = load_manifest(bundle).quantization
+    assert quantization["method"] == "pt2e_ptq" and quantization["calibration_images"] == 8
+    assert set(quantization["tensor_dtypes"]) <= {"int8", "int32"}  # no float island left
+    outcome = kit.check(bundle, "mobile", "int8")
+    assert outcome.row.status in ("ok", "parity_failed")  # random weights: thin margins
+    assert outcome.parity.num_images == 4 and outcome.bench.fps > 0
+
+
+def test_a_float_tensor_in_an_int8_model_is_rejected():
+    from targets.litert import _require_full_integer
+
+    _require_full_integer(Path("m.tflite"), {"int8": 10, "int32": 3})
+    with pytest.raises(ExportError, match="not full integer"):
+        _require_full_integer(Path("m.tflite"), {"int8": 10, "float32": 2})
+
+
+def test_an_unreadable_flatbuffer_is_an_export_error(tmp_path):
+    from targets.litert import check_builtin_kernels
+
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"not a flatbuffer")
+    with pytest.raises(ExportError, match="bad.tflite"):
+        check_builtin_kernels(bad)

@@ -1,0 +1,126 @@
+"""``edgeparse deploy`` end to end at 64², and how the pipeline reports what it cannot build or run."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+
+import pytest
+
+from edge.cli import main
+from edge.errors import CheckpointError
+
+FAST = ["input_size=64", "validation_images=4", "calibration_images=8", "bench.runs=5", "bench.warmup=1",
+        "bench.threads=1", "bench.e2e_size=[48,80]"]
+
+
+def _deploy(args: list[str]) -> int:
+    return main(["deploy", *args, *FAST])
+
+
+def test_deploy_onnx_prints_one_table_writes_reports_and_bench_only_reuses_the_bundle(tiny_checkpoint, tmp_path,
+                                                                                      capsys):
+    out = tmp_path / "bundles"
+    assert _deploy(["--target", "onnx", "--checkpoint", str(tiny_checkpoint), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "[1/5] export:" in printed and "[5/5] onnx fp32: benchmark" in printed
+    assert "Format" in printed and "onnxruntime  fp32" in printed and "✅ ok" in printed
+    assert "1 threads, 1 warm-up + 5 runs" in printed  # the bench settings are printed with the table
+    for name in ("report.json", "report.md", "report.png", "deploy_config.yaml",
+                 "ehanet_mbv2_onnx_fp32/manifest.json"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    assert set(report) == {"command", "settings", "results"}
+    assert report["results"]["rows"][0]["status"] == "ok"
+    manifest = json.loads((out / "ehanet_mbv2_onnx_fp32/manifest.json").read_text())
+    assert "--target onnx --precisions fp32" in manifest["build_command"]
+
+    assert _deploy(["--target", "onnx", "--out", str(out), "--bench-only"]) == 0
+    assert "[2/2] onnx fp32: benchmark" in capsys.readouterr().out
+
+
+def test_a_wrong_normalisation_in_the_manifest_fails_parity_with_exit_1(tiny_checkpoint, tmp_path, capsys):
+    """A planted deploy bug (the manifest tells the device the wrong mean/std) turns the row ❌."""
+    out = tmp_path / "bundles"
+    assert _deploy(["--target", "onnx", "--checkpoint", str(tiny_checkpoint), "--out", str(out)]) == 0
+    manifest_file = out / "ehanet_mbv2_onnx_fp32" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["input"]["normalization"] = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+    manifest_file.write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert _deploy(["--target", "onnx", "--out", str(out), "--bench-only"]) == 1
+    assert "❌ parity_failed" in capsys.readouterr().out
+
+
+def test_bench_only_without_bundles_reports_skipped_rows(tmp_path, capsys):
+    assert _deploy(["--target", "onnx", "--out", str(tmp_path), "--bench-only"]) == 0
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_a_forbidden_op_is_rejected_before_lowering(tiny_checkpoint, tmp_path, monkeypatch):
+    """A target whose rules lack an op of the graph gets an export_failed row naming it; lower never runs."""
+    import dataclasses
+
+    import targets.litert as mobile
+    from targets.config import DeployCfg
+    from targets.pipeline import Job, deploy
+
+    def lower(request):
+        raise AssertionError("lower must not run on a graph the target rejected")
+
+    monkeypatch.setattr(mobile, "GRAPH_RULES", dataclasses.replace(mobile.GRAPH_RULES,
+                                                                   ops=mobile.GRAPH_RULES.ops - {"Resize"}))
+    monkeypatch.setattr(mobile, "lower", lower)
+    cfg = DeployCfg(input_size=64, validation_images=2, calibration_images=2)
+    result = deploy(tiny_checkpoint, cfg, [Job("mobile", "fp32")], tmp_path, "edgeparse deploy", emit=print)
+    (row,) = result.rows
+    assert row.status == "export_failed" and "unsupported ops ['Resize']" in row.reason
+    assert result.failed and not (tmp_path / "ehanet_mbv2_mobile_fp32").exists()
+
+
+def test_bundles_without_a_runnable_model_here_are_skipped_or_unavailable(deploy_inputs, kit, tmp_path):
+    """Jetson bundles built on a CPU host ship the ONNX (skipped) or an engine TensorRT must run (unavailable)."""
+    from edge.bundle import write_bundle
+    from edge.preprocess import Normalization
+
+    def bundle(name, artifact, notes):
+        return write_bundle(tmp_path / name, name=name, target="jetson", backend="tensorrt", precision="fp16",
+                            schema=deploy_inputs.schema, normalization=Normalization(),
+                            source_checkpoint=deploy_inputs.checkpoint, artifacts=[artifact],
+                            validation=deploy_inputs.validation, backend_version="n/a", build_command="pytest",
+                            notes=notes)
+
+    onnx_only = bundle("onnx_only", deploy_inputs.onnx_path, "engine builds on the device: bash build_engine.sh")
+    outcome = kit.check(onnx_only, "jetson", "fp16")
+    assert outcome.row.status == "skipped" and "build_engine.sh" in outcome.row.reason
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"serialized engine")
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed here; the unavailable path needs a host without it")
+    outcome = kit.check(bundle("with_engine", engine, ""), "jetson", "fp16")
+    assert outcome.row.status == "unavailable" and "tensorrt" in outcome.row.reason
+
+
+def test_missing_default_student_names_the_command_that_trains_it(tmp_path, monkeypatch):
+    import targets.config
+
+    monkeypatch.setattr(targets.config, "DEFAULT_CHECKPOINT", tmp_path / "absent.pt")
+    from targets import deploy_cmd
+
+    parser = argparse.ArgumentParser()
+    deploy_cmd.add_arguments(parser)
+    with pytest.raises(CheckpointError, match="make default-student"):
+        deploy_cmd.run(parser.parse_args(["--out", str(tmp_path)]))
+
+
+@pytest.mark.slow
+def test_deploy_cpu_end_to_end(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "bundles"
+    code = _deploy(["--target", "cpu", "--checkpoint", str(tiny_checkpoint), "--out", str(out)])
+    printed = capsys.readouterr().out
+    rows = json.loads((out / "report.json").read_text())["results"]["rows"]
+    assert [(r["format"], r["precision"]) for r in rows] == [("openvino", p) for p in ("fp32", "fp16", "int8")]
+    assert rows[0]["status"] == "ok"
+    assert code == (1 if any(r["status"] == "parity_failed" for r in rows) else 0)
+    assert "[11/11] cpu int8: benchmark" in printed and "openvino  int8" in printed
+    assert all((out / f"report.{ext}").is_file() for ext in ("json", "md", "png"))

@@ -18,12 +18,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="runtime scoring the QDQ ONNX for the table and the parity target: onnxruntime-qdq "
                              "= onnxruntime with exact QDQ arithmetic (default); onnxruntime/openvino = "
                              "their own fused int8 kernels")
-    parser.add_argument("--also-score", nargs="*", default=["onnxruntime", "openvino"], choices=EVAL_BACKENDS,
-                        metavar="BACKEND", help="also report the chosen ONNX's ΔmIoU under these runtimes "
-                                                "(default: onnxruntime openvino; none: pass the flag alone)")
+    parser.add_argument("--also-score", type=_backend_list, default="onnxruntime,openvino", metavar="A,B",
+                        help="also report the chosen ONNX's ΔmIoU under these runtimes, comma-separated "
+                             "(default: onnxruntime,openvino; 'none' for no extra runs)")
     parser.add_argument("--threads", type=int, help="inference threads of the eval backend (default: its own)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="QuantCfg overrides, e.g. family=openvino calib_images=32 qat.iters=100")
+
+
+def _backend_list(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip() and n.strip() != "none")
+    unknown = [n for n in names if n not in EVAL_BACKENDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown backend {unknown[0]!r}; choose from {', '.join(EVAL_BACKENDS)}")
+    return names
 
 
 def run_method(args: argparse.Namespace, method: str) -> int:

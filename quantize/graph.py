@@ -75,7 +75,7 @@ class QuantizedModel:
 
 def quantizer_for(cfg: QuantCfg, qat: bool, float_layers: Sequence[str]) -> EdgeQuantizer:
     return build_quantizer(cfg.family, qat, cfg.observer, cfg.per_channel, exclude=tuple(float_layers),
-                           percentile=cfg.percentile)
+                           percentile=cfg.percentile, reduce_weight_range=cfg.reduce_weight_range)
 
 
 def export_for_quantization(model: nn.Module, input_size: int, train: bool,

@@ -104,27 +104,30 @@ def _activation_spec(family: str, qat: bool, observer: str, percentile: float) -
                             is_dynamic=False, observer_or_fake_quant_ctr=ctor)
 
 
-def _weight_spec(qat: bool, per_channel: bool) -> QuantizationSpec:
+def _weight_spec(qat: bool, per_channel: bool, reduce_range: bool) -> QuantizationSpec:
     qscheme = torch.per_channel_symmetric if per_channel else torch.per_tensor_symmetric
+    # Reduced 7-bit range: x86 CPUs without VNNI multiply u8 x s8 pairs into saturating int16
+    # (vpmaddubsw); full-range int8 weights overflow there, which onnxruntime's fused kernels showed.
+    limit = 63 if reduce_range else 127
     if qat:
         observer = MovingAveragePerChannelMinMaxObserver if per_channel else MovingAverageMinMaxObserver
         ctor = FusedMovingAvgObsFakeQuantize.with_args(observer=observer, eps=EPS)
     else:
         ctor = (PerChannelMinMaxObserver if per_channel else MinMaxObserver).with_args(eps=EPS)
-    # [-127, 127]: a symmetric range, so -w and w quantize to opposite values.
-    return QuantizationSpec(dtype=torch.int8, quant_min=-127, quant_max=127, qscheme=qscheme, ch_axis=0,
+    # [-limit, limit]: a symmetric range, so -w and w quantize to opposite values.
+    return QuantizationSpec(dtype=torch.int8, quant_min=-limit, quant_max=limit, qscheme=qscheme, ch_axis=0,
                             is_dynamic=False, observer_or_fake_quant_ctr=ctor)
 
 
 def build_quantization_config(family: str, qat: bool, observer: str = "histogram", per_channel: bool = True,
-                              percentile: float = 99.99) -> EdgeQuantizationConfig:
+                              percentile: float = 99.99, reduce_weight_range: bool = False) -> EdgeQuantizationConfig:
     """The activation/weight specs of one family (bias stays float: TensorRT folds it itself)."""
     if family not in FAMILIES:
         raise UnknownNameError("target family", family, FAMILIES)
     if observer not in OBSERVERS:
         raise UnknownNameError("observer", observer, OBSERVERS)
     act = _activation_spec(family, qat, observer, percentile)
-    return EdgeQuantizationConfig(act, act, _weight_spec(qat, per_channel), None, qat)
+    return EdgeQuantizationConfig(act, act, _weight_spec(qat, per_channel, reduce_weight_range), None, qat)
 
 
 def module_paths(node: Node) -> list[str]:
@@ -205,14 +208,16 @@ def _annotate_fixed_sigmoid(model: GraphModule, config: QuantizationConfig,
 
 
 def build_quantizer(family: str, qat: bool, observer: str = "histogram", per_channel: bool = True, *,
-                    exclude: Sequence[str] = (), percentile: float = 99.99) -> EdgeQuantizer:
+                    exclude: Sequence[str] = (), percentile: float = 99.99,
+                    reduce_weight_range: bool = False) -> EdgeQuantizer:
     """The PT2E quantizer of ``family`` ("tensorrt", "openvino" or "litert").
 
     ``qat`` selects fake-quant modules (for ``prepare_qat_pt2e``) instead of observers;
     ``observer`` ("minmax", "histogram", "percentile") is the PTQ activation observer (QAT always
-    uses moving-average min/max fake-quant); ``exclude`` keeps the named modules/nodes float.
+    uses moving-average min/max fake-quant); ``exclude`` keeps the named modules/nodes float;
+    ``reduce_weight_range`` quantizes weights to [-63, 63] for x86 CPU runtimes without VNNI.
     """
-    config = build_quantization_config(family, qat, observer, per_channel, percentile)
+    config = build_quantization_config(family, qat, observer, per_channel, percentile, reduce_weight_range)
     log.debug("quantizer %s (qat=%s, observer=%s, per_channel=%s, exclude=%s)",
               family, qat, observer, per_channel, list(exclude))
     return EdgeQuantizer(family, config, exclude)

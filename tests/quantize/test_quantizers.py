@@ -101,3 +101,13 @@ def test_litert_quantizer_lowers_to_a_fully_int8_tflite_that_builtin_kernels_run
     logits = (interpreter.get_tensor(out["index"]).astype(np.float32) - out_zero) * out_scale
     expected = quantized(x).detach().numpy()
     assert (logits.argmax(1) == expected.argmax(1)).mean() > 0.97
+
+
+def test_reduced_weight_range_keeps_int8_weights_within_7_bits(tiny_model, calib, make_cfg):
+    """For x86 CPUs without VNNI (int16 saturation in u8 x s8 kernels); still int8 with zero-point 0."""
+    from quantize.ptq import ptq
+
+    assert build_quantizer("tensorrt", qat=True, reduce_weight_range=True).global_config.weight.quant_max == 63
+    converted = ptq(tiny_model, calib, make_cfg(reduce_weight_range=True)).graph_module
+    frozen = [t for t in converted.state_dict().values() if t.dtype == torch.int8]  # folded weights
+    assert frozen and all(int(w.abs().max()) <= 63 for w in frozen)

@@ -70,14 +70,17 @@ class Int8Cfg:
 
     ``source`` (cpu): ``nncf`` = NNCF PTQ on the FP32 IR; ``qdq`` = the QDQ ONNX of
     ``edgeparse quantize ptq|qat`` at ``qdq_onnx``; ``auto`` = ``qdq`` when ``qdq_onnx`` is set.
-    mobile: PT2E PTQ here with ``observer``, or the quantized checkpoint ``litert_checkpoint``
-    (``edgeparse quantize ... family=litert``, e.g. QAT).
+    ``mobile_source`` (mobile): ``aeq`` = ai-edge-quantizer static int8 calibrated on the FP32
+    flatbuffer; ``pt2e`` = PT2E PTQ in torch with ``observer``, converted by litert-torch, or the
+    quantized checkpoint ``litert_checkpoint`` (``edgeparse quantize ... family=litert``, e.g. QAT);
+    ``auto`` = ``pt2e`` when ``litert_checkpoint`` is set, else ``aeq``.
     """
 
     source: Literal["auto", "nncf", "qdq"] = "auto"
     qdq_onnx: str | None = None
     litert_checkpoint: str | None = None
     observer: Literal["minmax", "histogram", "percentile"] = "histogram"
+    mobile_source: Literal["auto", "aeq", "pt2e"] = "auto"
 
     def cpu_source(self) -> str:
         if self.source == "qdq" and not self.qdq_onnx:
@@ -86,6 +89,14 @@ class Int8Cfg:
         if self.source == "nncf" and self.qdq_onnx:
             raise ConfigError("int8.qdq_onnx is set but int8.source=nncf would ignore it; drop one of them")
         return "qdq" if self.qdq_onnx else "nncf"
+
+    def mobile_int8_source(self) -> str:
+        if self.mobile_source == "aeq" and self.litert_checkpoint:
+            raise ConfigError("int8.litert_checkpoint is a PT2E graph but int8.mobile_source=aeq would ignore it; "
+                              "use int8.mobile_source=pt2e (or auto), or drop the checkpoint")
+        if self.mobile_source == "auto":
+            return "pt2e" if self.litert_checkpoint else "aeq"
+        return self.mobile_source
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,14 @@ def test_int8_source_resolution():
         load_deploy_config(None, ["int8.source=nncf", "int8.qdq_onnx=q.onnx"]).int8.cpu_source()
 
 
+def test_mobile_int8_source_resolution():
+    assert DeployCfg().int8.mobile_int8_source() == "aeq"
+    assert load_deploy_config(None, ["int8.litert_checkpoint=q.pt"]).int8.mobile_int8_source() == "pt2e"
+    assert load_deploy_config(None, ["int8.mobile_source=pt2e"]).int8.mobile_int8_source() == "pt2e"
+    with pytest.raises(ConfigError, match="would ignore it"):
+        load_deploy_config(None, ["int8.mobile_source=aeq", "int8.litert_checkpoint=q.pt"]).int8.mobile_int8_source()
+
+
 def test_plan_jobs_filters_by_precision_and_rejects_what_one_target_lacks():
     cfg = DeployCfg()
     assert plan_jobs(["cpu"], cfg) == [Job("cpu", "fp32"), Job("cpu", "fp16"), Job("cpu", "int8")]

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edge.errors import ExportError
+from targets.config import Int8Cfg
 
 pytest.importorskip("litert_torch", reason="the mobile target needs litert-torch")
 pytest.importorskip("ai_edge_litert", reason="the mobile target needs ai-edge-litert")
@@ -38,16 +40,29 @@ def test_mobile_fp16_bundle_has_half_size_weights(deploy_inputs, kit, shared_wor
 
 
 @pytest.mark.slow
-def test_mobile_int8_is_full_integer_on_builtin_kernels(deploy_inputs, kit, tmp_path):
+@pytest.mark.parametrize(("source", "method"), [("aeq", "ai_edge_quantizer static_wi8_ai8"), ("pt2e", "pt2e_ptq")])
+def test_mobile_int8_is_full_integer_on_builtin_kernels(deploy_inputs, kit, shared_work, tmp_path, source, method):
     from edge.bundle import load_manifest
 
-    bundle = kit.lower_to_bundle("mobile", "int8", deploy_inputs, tmp_path / "work", tmp_path)
+    cfg = kit.tiny_cfg(int8=Int8Cfg(mobile_source=source))
+    bundle = kit.lower_to_bundle("mobile", "int8", deploy_inputs, shared_work, tmp_path, cfg)
     quantization = load_manifest(bundle).quantization
-    assert quantization["method"] == "pt2e_ptq" and quantization["calibration_images"] == 8
+    assert quantization["method"] == method and quantization["calibration_images"] == 8
     assert set(quantization["tensor_dtypes"]) <= {"int8", "int32"}  # no float island left
     outcome = kit.check(bundle, "mobile", "int8")
     assert outcome.row.status in ("ok", "parity_failed")  # random weights: thin margins
     assert outcome.parity.num_images == 4 and outcome.bench.fps > 0
+
+
+def test_degenerate_calibrated_ranges_are_widened_and_real_ones_kept():
+    from targets.litert import widen_degenerate_ranges
+
+    ranges = {"dead_relu": {"min": np.zeros(1, np.float32), "max": np.zeros(1, np.float32)},
+              "live": {"min": np.array([-1.0], np.float32), "max": np.array([2.0], np.float32)},
+              "weights_only": {}}
+    assert widen_degenerate_ranges(ranges, 0.01) == 1
+    np.testing.assert_allclose(ranges["dead_relu"]["max"], [0.01])
+    np.testing.assert_array_equal(ranges["live"]["max"], [2.0])
 
 
 def test_a_float_tensor_in_an_int8_model_is_rejected():

@@ -10,7 +10,7 @@ config ?= configs/train/smoke.yaml
 args ?=
 
 .DEFAULT_GOAL := deploy
-.PHONY: setup deploy test test-all lint train bench demo default-student
+.PHONY: setup deploy test test-all lint train bench bench-speed demo default-student
 
 setup: $(VENV)/.installed
 
@@ -34,13 +34,17 @@ test-all: setup
 	$(PY) -m pytest -m "" $(args)
 
 lint: setup
-	$(PY) -m ruff check edge training quantize targets tests
+	$(PY) -m ruff check edge training quantize targets tests scripts
 
 train: setup
 	$(EDGEPARSE) train --config $(config) $(args)
 
 bench: setup
 	$(EDGEPARSE) deploy --target $(target) $(if $(checkpoint),--checkpoint $(checkpoint)) --bench-only $(args)
+
+# OpenVINO INT8 speed of the default student beside an EHANet-R18 reference, alternating rounds.
+bench-speed: setup
+	$(PY) scripts/cpu_speed_reference.py --out runs/speed $(args)
 
 # The video demo on the cpu fp32 bundle that `make target=cpu` writes (built first if absent).
 demo_bundle ?= bundles/ehanet_mbv2_cpu_fp32

@@ -27,7 +27,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(data) - set(fields)
     if unknown:
-        key = sorted(unknown)[0]
+        key = min(unknown)
         raise ConfigError(
             f"unknown config key {_join(where, key)!r}.{suggest(key, fields)} "
             f"Valid keys: {', '.join(fields)}"

@@ -81,6 +81,7 @@ class Int8Cfg:
     litert_checkpoint: str | None = None
     observer: Literal["minmax", "histogram", "percentile"] = "histogram"
     mobile_source: Literal["auto", "aeq", "pt2e"] = "auto"
+    float_logits: bool = True  # cpu NNCF PTQ: keep the convolution that produces the logits in float
 
     def cpu_source(self) -> str:
         if self.source == "qdq" and not self.qdq_onnx:

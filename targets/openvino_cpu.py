@@ -3,7 +3,10 @@
 * fp32: ``ov.convert_model(onnx)`` saved with ``compress_to_fp16=False``.
 * fp16: the same IR with FP16-compressed weights. CPUs without FP16 arithmetic (this host
   reports ``FP32, INT8, BIN``) decompress them and run FP32, so it is a size format there.
-* int8: NNCF PTQ on the FP32 IR with the calibration images (``int8.source=nncf``), or the QDQ
+* int8: NNCF PTQ on the FP32 IR with the calibration images (``int8.source=nncf``), by default
+  with the convolution that produces the logits kept in float (``int8.float_logits``): one int8
+  step of the logits is wider than the argmax margin of thin classes (brows, lips) along their
+  borders, and that layer is ~1 % of the MACs. Or the QDQ
   ONNX written by ``edgeparse quantize ptq|qat`` (``int8.qdq_onnx``), whose Q/DQ pairs OpenVINO
   turns into the same FakeQuantize ops. Either way the IR must hold quantizers, or lowering fails.
 """
@@ -76,11 +79,32 @@ def _nncf_ptq(ov: Any, request: LowerRequest) -> tuple[Any, dict[str, Any]]:
     import nncf
 
     images = request.calibration()
-    log.info("cpu int8: NNCF PTQ calibration on %d images at %dpx", len(images), request.input_size)
-    model = nncf.quantize(_convert(ov, request.onnx_path), nncf.Dataset(images), subset_size=len(images))
+    model = _convert(ov, request.onnx_path)
+    float_layers = [logits_producer(model)] if request.cfg.int8.float_logits else []
+    log.info("cpu int8: NNCF PTQ calibration on %d images at %dpx (float: %s)", len(images), request.input_size,
+             float_layers or "none")
+    model = nncf.quantize(model, nncf.Dataset(images), subset_size=len(images),
+                          ignored_scope=nncf.IgnoredScope(names=float_layers))
     return model, {"method": "nncf_ptq", "calibration_images": len(images),
                    "calibration_split": request.cfg.data.calib_split, "nncf": nncf.__version__,
-                   "preset": "performance (symmetric int8 activations, per-channel weights)"}
+                   "preset": "performance (symmetric int8 activations, per-channel weights)",
+                   "float_layers": float_layers}
+
+
+# Ops between the logits convolution and the model output that carry the logits through unchanged
+# in kind (bias, resize, layout); input 0 is always the data path.
+_LOGITS_PASS_THROUGH = {"Add", "Interpolate", "Convert", "Transpose", "Reshape"}
+
+
+def logits_producer(model: Any) -> str:
+    """Friendly name of the convolution whose output becomes the model's logits."""
+    node = model.outputs[0].get_node().input_value(0).get_node()  # the Result's producer
+    while node.get_type_name() in _LOGITS_PASS_THROUGH:
+        node = node.input_value(0).get_node()
+    if node.get_type_name() != "Convolution":
+        raise ExportError(f"the logits come from a {node.get_type_name()} ({node.get_friendly_name()}), not a "
+                          "convolution; set int8.float_logits=false to quantize every layer")
+    return node.get_friendly_name()
 
 
 def _from_qdq(ov: Any, path: Path, input_size: int) -> tuple[Any, dict[str, Any]]:

@@ -5,7 +5,7 @@ All of it is data in ``schemas.yaml``; this module only loads and checks it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +87,7 @@ def list_schemas() -> list[str]:
     return sorted(_load()["schemas"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_schema(name: str) -> LabelSchema:
     """Return the named schema (``celebamask_hq``, ``lapa``, ``helen``)."""
     schemas = _load()["schemas"]
@@ -102,7 +102,7 @@ def get_schema(name: str) -> LabelSchema:
     return LabelSchema(key, names, colors, pairs, merged, raw.get("description", ""))
 
 
-@lru_cache(maxsize=None)
+@cache
 def class_mapping(src: str, dst: str) -> np.ndarray:
     """A 256-entry uint8 lookup table from ``src`` ids to ``dst`` ids (255 = ignore).
 

@@ -41,7 +41,7 @@ def format_result(result: DemoResult, every: int) -> str:
     """The human summary both commands print."""
     faces = result.faces / result.frames if result.frames else 0.0
     ratio = 100.0 * result.e2e_fps / result.model_fps if result.model_fps else 0.0
-    notes = {"detect": f" (every {every})", "infer": " (detect+crop+model)"}
+    notes = {"detect": f" (every {every})", "prepare": " (detect+crop)"}
     stages = " | ".join(f"{name} {ms:.1f}{notes.get(name, '')}" for name, ms in result.stage_ms.items())
     flicker = " | ".join(f"{name} {'n/a' if pct is None else format(pct, '.2f') + ' %'}"
                          for name, pct in result.flicker_pct.items())

@@ -1,6 +1,6 @@
 """One frame through detection, tracking, cropping, the bundle's runner and smoothing.
 
-``FrameParser.infer`` and ``finish`` are the work of two pipeline threads. The result holds
+``FrameParser.prepare``, ``infer`` and ``finish`` are the work of three pipeline threads. The result holds
 full-frame label maps:
 ``raw`` (each frame's own argmax) and, with smoothing on, ``smoothed``; both come from the
 same crops, so their flicker can be compared pixel for pixel.
@@ -42,6 +42,19 @@ class FaceLogits:
 
 
 @dataclass(eq=False)
+class PreparedFrame:
+    """The first stage's result: tracked faces and their normalised crops, ready for the model."""
+
+    index: int
+    frame: np.ndarray
+    tracks: list[tuple[int, np.ndarray, np.ndarray]]  # (track id, box, crop transform)
+    crops: np.ndarray | None  # (faces, 3, h, w) float32, None without faces
+    detected: bool
+    cut: bool
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
 class InferredFrame:
     """The first stage's result: the model's logits per face, before smoothing and paste-back."""
 
@@ -70,9 +83,10 @@ class ParsedFrame:
 
 
 class FrameParser:
-    """Stateful per-video parser in two stages that may run in two threads: ``infer``
-    (detect, track, crop, model) and ``finish`` (smooth, argmax, paste back). Each stage
-    must see the frames in order; ``process`` runs both."""
+    """Stateful per-video parser in three stages that may run in three threads: ``prepare``
+    (detect, track, crop, normalise), ``infer`` (the model alone, so nothing else delays it) and
+    ``finish`` (smooth, argmax, paste back). Each stage must see the frames in order; ``process``
+    runs all three."""
 
     def __init__(self, runner: BaseRunner, normalization: Normalization, detector: FaceDetector, cfg: DemoCfg):
         self.runner, self.normalization, self.detector, self.cfg = runner, normalization, detector, cfg
@@ -90,9 +104,9 @@ class FrameParser:
         self.inferences = 0
 
     def process(self, frame: np.ndarray, index: int) -> ParsedFrame:
-        return self.finish(self.infer(frame, index))
+        return self.finish(self.infer(self.prepare(frame, index)))
 
-    def infer(self, frame: np.ndarray, index: int) -> InferredFrame:
+    def prepare(self, frame: np.ndarray, index: int) -> PreparedFrame:
         timings: dict[str, float] = {}
         start = time.perf_counter()
         cut = self._is_cut(frame)
@@ -101,13 +115,19 @@ class FrameParser:
             timings["detect"] = _ms_since(start)
         tracks = self.tracker.visible
         self._crops = {k: v for k, v in self._crops.items() if k in {t.id for t in tracks}}
-        transforms = [self._transform(track, frame.shape[:2]) for track in tracks]
-        logits, model_ms = self._infer([extract_crop(frame, m, self.input_hw) for m in transforms])
+        faces = [(t.id, t.box.copy(), self._transform(t, frame.shape[:2])) for t in tracks]
+        crops = np.stack([normalize(extract_crop(frame, m, self.input_hw), self.normalization)
+                          for _, _, m in faces]) if faces else None
+        timings["prepare"] = _ms_since(start)
+        return PreparedFrame(index, frame, faces, crops, detected, cut, timings)
+
+    def infer(self, prepared: PreparedFrame) -> InferredFrame:
+        logits, model_ms = self._infer(prepared.crops)
+        timings = dict(prepared.timings_ms)
         if logits:
             timings["model"] = model_ms
-        faces = [FaceLogits(t.id, t.box.copy(), m, z) for t, m, z in zip(tracks, transforms, logits)]
-        timings["infer"] = _ms_since(start)
-        return InferredFrame(index, frame, faces, detected, cut, timings)
+        faces = [FaceLogits(i, box, m, z) for (i, box, m), z in zip(prepared.tracks, logits)]
+        return InferredFrame(prepared.index, prepared.frame, faces, prepared.detected, prepared.cut, timings)
 
     def finish(self, inferred: InferredFrame) -> ParsedFrame:
         start = time.perf_counter()
@@ -157,18 +177,17 @@ class FrameParser:
         self._crops[track.id] = new
         return new
 
-    def _infer(self, crops: list[np.ndarray]) -> tuple[list[np.ndarray], float]:
-        """Logits (C, h, w) per crop, in batches of the runner's static batch size."""
-        if not crops:
+    def _infer(self, x: np.ndarray | None) -> tuple[list[np.ndarray], float]:
+        """Logits (C, h, w) per normalised crop, in batches of the runner's static batch size."""
+        if x is None:
             return [], 0.0
-        x = np.stack([normalize(c, self.normalization) for c in crops])
         outputs, model_ms = [], 0.0
         for start in range(0, len(x), self.batch):
             chunk = x[start:start + self.batch]
             padded = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch - len(chunk), axis=0)])
             outputs.extend(self.runner.infer(padded)[:len(chunk)])
             model_ms += self.runner.last_latency_ms or 0.0
-        self.inferences += len(crops)
+        self.inferences += len(x)
         return outputs, model_ms
 
     def _paste(self, frame: np.ndarray, face: FaceLogits, raw: np.ndarray, smoothed: np.ndarray | None) -> None:

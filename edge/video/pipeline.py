@@ -1,6 +1,7 @@
 """The threaded demo: decode → parse → render/encode, overlapped through bounded queues.
 
-Four threads: the reader decodes; ``FrameParser.infer`` detects, tracks, crops and runs the
+Five threads: the reader decodes; ``FrameParser.prepare`` detects, tracks and crops;
+``FrameParser.infer`` runs the model and nothing else, so on a 2-core host one core stays on the
 model; ``FrameParser.finish`` smooths and pastes labels back; the calling thread renders,
 encodes, measures flicker and shows frames. OpenCV, NumPy and the inference
 runtimes release the GIL in their heavy calls, so decode and encode of neighbouring frames run
@@ -28,7 +29,7 @@ from edge.preprocess import preprocess
 from edge.schemas import LabelSchema
 from edge.video.config import DemoCfg
 from edge.video.overlay import blend_labels, draw_hud, draw_legend, present_classes
-from edge.video.parse import FrameParser, InferredFrame, ParsedFrame
+from edge.video.parse import FrameParser, ParsedFrame, PreparedFrame
 from edge.video.sinks import FrameSink
 from edge.video.sources import FrameSource
 from edge.video.stability import FlickerMeter
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STAGES = ("decode", "detect", "model", "infer", "post", "render", "encode")  # infer = detect + crop + model
-HUD_STAGES = tuple(name for name in STAGES if name != "infer")
+STAGES = ("decode", "detect", "prepare", "model", "post", "render", "encode")  # prepare = detect + crop
+HUD_STAGES = tuple(name for name in STAGES if name != "detect")
 FPS_WINDOW = 30  # frames in the HUD's rolling FPS
 _END = object()
 
@@ -207,12 +208,12 @@ def run_demo(source: FrameSource, parser: FrameParser, schema: LabelSchema, cfg:
     parser.runner.infer(np.zeros(spec.shape, np.float32))  # the first inference allocates: not timed
     start = time.perf_counter()
 
-    def infer(item: _Decoded) -> InferredFrame:
-        inferred = parser.infer(item.frame, item.index)
-        inferred.timings_ms["decode"] = item.decode_ms
-        return inferred
+    def prepare(item: _Decoded) -> PreparedFrame:
+        prepared = parser.prepare(item.frame, item.index)
+        prepared.timings_ms["decode"] = item.decode_ms
+        return prepared
 
-    with _Stages(source, [infer, parser.finish], cfg.queue_size, max_frames) as stages:
+    with _Stages(source, [prepare, parser.infer, parser.finish], cfg.queue_size, max_frames) as stages:
         for parsed in stages.results():
             first_frame = parsed.frame if first_frame is None else first_frame
             annotated = _render_and_write(parsed, renderer, sink, _model_fps(parsed))

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,6 +84,14 @@ def test_settings_and_memory_are_recorded(make_bundle):
     assert result.settings["host"]["logical_cpus"] >= 1 and result.settings["host"]["cpu"]
     assert 0 < result.peak_rss_mb <= peak_rss_mb()
     assert json.loads(json.dumps(result.to_dict()))["model"]["count"] == 3
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="VmHWM needs Linux /proc")
+def test_peak_memory_of_a_child_is_its_own_not_its_big_parents():
+    ballast = np.ones(400 * 2**20, np.uint8)  # 400 MB resident in this process before the fork
+    code = "from edge.bench import peak_rss_mb; print(peak_rss_mb())"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert float(child.stdout) < ballast.nbytes / 1e6 <= peak_rss_mb()
 
 
 def test_bench_command_writes_three_blocks(make_bundle, tmp_path, capsys):

@@ -3,8 +3,15 @@ import numpy as np
 import pytest
 
 from edge.errors import ConfigError, UnknownNameError
-from edge.schemas import (IGNORE_INDEX, LabelSchema, class_mapping, get_schema, list_schemas,
-                          probability_mapping, remap_labels)
+from edge.schemas import (
+    IGNORE_INDEX,
+    LabelSchema,
+    class_mapping,
+    get_schema,
+    list_schemas,
+    probability_mapping,
+    remap_labels,
+)
 
 
 def test_celebamask_hq_has_the_official_g_mask_order():

@@ -37,8 +37,20 @@ def test_cpu_int8_nncf_bundle_is_quantized_and_runs(deploy_inputs, kit, tmp_path
     quantization = load_manifest(bundle).quantization
     assert quantization["method"] == "nncf_ptq" and quantization["calibration_images"] == 8
     assert quantization["fake_quantize_ops"] > 10
+    assert quantization["float_layers"] and "classifier" in quantization["float_layers"][0]
     assert outcome.row.status in ("ok", "parity_failed")
     assert math.isfinite(outcome.parity.agreement_pct) and outcome.bench.fps > 0
+
+
+def test_the_logits_convolution_is_found_through_bias_and_resize(deploy_inputs):
+    import openvino as ov
+
+    from targets.openvino_cpu import logits_producer
+
+    model = ov.convert_model(str(deploy_inputs.onnx_path))
+    name = logits_producer(model)
+    assert "classifier" in name
+    assert next(op for op in model.get_ops() if op.get_friendly_name() == name).get_type_name() == "Convolution"
 
 
 def test_cpu_int8_from_a_qdq_file_checks_it_first(deploy_inputs, kit, tmp_path):

@@ -30,6 +30,7 @@ from training.distill.losses import (
 )
 from training.distill.teacher import TeacherEnsemble, TeacherOutputs
 from training.distributed import DistInfo
+from training.models.layers.resize import resize_to
 
 __all__ = ["DistillCfg", "DistillLoss", "TeacherCfg", "build_distill_loss", "fill_teacher_cache"]
 
@@ -69,16 +70,19 @@ class DistillLoss:
 
     def __call__(self, batch: Mapping[str, Tensor], outputs: Any) -> dict[str, Tensor]:
         feature_size = tuple(outputs.features.shape[-2:]) if "pairwise" in self.weights else None
-        teachers = self.teacher_outputs(batch, tuple(outputs.logits.shape[-2:]), feature_size)
+        grid = tuple((batch["label"] if self.cfg.kd_resolution == "label" else outputs.logits).shape[-2:])
+        teachers = self.teacher_outputs(batch, grid, feature_size)
         # float32 maths even inside the trainer's fp16 autocast: einsum and matmul would otherwise
         # run in half precision, and log-probabilities of rare classes need the digits.
         with torch.autocast(outputs.logits.device.type, enabled=False):
-            return self._terms(batch, outputs, teachers)
+            student = outputs.logits.float()
+            student = student if tuple(student.shape[-2:]) == grid else resize_to(student, grid)
+            return self._terms(batch, outputs, student, teachers)
 
-    def _terms(self, batch: Mapping[str, Tensor], outputs: Any, teachers: list[TeacherOutputs]
-               ) -> dict[str, Tensor]:
+    def _terms(self, batch: Mapping[str, Tensor], outputs: Any, student_logits: Tensor,
+               teachers: list[TeacherOutputs]) -> dict[str, Tensor]:
         cfg, ensemble, weights = self.cfg, self.ensemble, self.weights
-        student = ensemble.covered_classes(outputs.logits.float())
+        student = ensemble.covered_classes(student_logits)
         by_temperature: dict[float, tuple[Tensor, Tensor]] = {}
 
         def probabilities(temperature: float) -> tuple[Tensor, Tensor]:
@@ -165,6 +169,8 @@ def fill_teacher_cache(recipe: RecipeCfg, info: DistInfo, progress: bool = True)
                                            recipe.train.seed, info, train=True)
     loss = build_distill_loss(recipe, source.schema, info.device)
     logit_size, feature_size = _student_grids(recipe, source.schema.num_classes)
+    if cfg.kd_resolution == "label":
+        logit_size = (recipe.data.size, recipe.data.size)
     feature_size = feature_size if cfg.needs_features else None
     epochs = recipe.train.epochs if recipe.data.augment.enabled else 1
     bar = tqdm(total=epochs * sampler.batches_per_epoch(), desc="teacher cache", unit="batch",

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from edge.errors import ConfigError
 
+KD_RESOLUTIONS = ("logits", "label")
+
 
 @dataclass(frozen=True)
 class TeacherCfg:
@@ -34,6 +36,10 @@ class DistillCfg:
     pairwise_weight: float = 1.0  # pairwise affinity (SKD) on the penultimate features
     pairwise_cells: int = 4  # β: features are average-pooled into β×β-pixel cells (the graph nodes)
     teacher_input_size: int | None = None  # teachers see the batch image resized to this; None = as is
+    # Grid of the logit terms (KL, boundary KL, CWD): "logits" = the student's logit grid (1/4 of the
+    # input, SPEC §7.1 item 2); "label" = both sides bilinearly upsampled to label size (its
+    # alternative), which keeps thin parts (brows, lips) that span less than one logit cell.
+    kd_resolution: str = "logits"
     cache_dir: str | None = None  # on-disk teacher-output cache; None = run the teachers every step
 
     def __post_init__(self) -> None:
@@ -45,6 +51,9 @@ class DistillCfg:
         for name in ("kd_weight", "kd_boundary_weight", "boundary_alpha", "cwd_weight", "pairwise_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"distill.{name} must be >= 0, got {getattr(self, name)}")
+        if self.kd_resolution not in KD_RESOLUTIONS:
+            raise ConfigError(f"distill.kd_resolution must be one of {', '.join(KD_RESOLUTIONS)}, "
+                              f"got {self.kd_resolution!r}")
         if self.pairwise_cells < 1:
             raise ConfigError(f"distill.pairwise_cells must be >= 1, got {self.pairwise_cells}")
         if self.teacher_input_size is not None and self.teacher_input_size < 8:

@@ -21,7 +21,8 @@ def _recipe(teacher, **weights):
 def _batch(seed=0):
     g = torch.Generator().manual_seed(seed)
     boundary = (torch.rand(2, 64, 64, generator=g) > 0.9).float()
-    return {"image": torch.randn(2, 3, 64, 64, generator=g), "boundary": boundary}
+    return {"image": torch.randn(2, 3, 64, 64, generator=g), "boundary": boundary,
+            "label": torch.randint(0, LAPA.num_classes, (2, 64, 64), generator=g)}
 
 
 def test_a_teacher_identical_to_the_student_gives_zero_kd_terms(make_teacher):
@@ -50,6 +51,24 @@ def test_terms_are_weighted_and_zero_weights_are_skipped(make_teacher):
     expected = 2.0 * pixel_kl(outputs.logits, torch.softmax(teacher.logits / 3.0, 1), 3.0)
     assert terms["kd"].item() == pytest.approx(expected.item(), rel=1e-4)
     assert terms["pairwise"].item() > 0
+
+
+def test_label_resolution_compares_upsampled_logits_on_the_label_grid(make_teacher):
+    path = make_teacher(seed=1)
+    loss = build_distill_loss(_recipe(path, kd_boundary_weight=0, cwd_weight=0, pairwise_weight=0,
+                                      kd_resolution="label"), LAPA, torch.device("cpu"))
+    student = build_model_from_checkpoint(load_checkpoint(make_teacher(seed=2))).eval()
+    batch = _batch(1)
+    with torch.no_grad():
+        outputs = student.forward_train(batch["image"])
+        terms = loss(batch, outputs)
+        (teacher,) = loss.ensemble.run(batch["image"], (64, 64))
+    assert outputs.logits.shape[-1] < 64  # the student's own grid is coarser than the label
+    upsampled = torch.nn.functional.interpolate(outputs.logits, size=(64, 64), mode="bilinear", align_corners=False)
+    expected = pixel_kl(upsampled, torch.softmax(teacher.logits, 1))
+    assert terms["kd"].item() == pytest.approx(expected.item(), rel=1e-4)
+    with pytest.raises(ConfigError, match="kd_resolution must be one of logits, label"):
+        _recipe(path, kd_resolution="full")
 
 
 def test_gradients_reach_the_student_and_never_the_teacher(make_teacher):

@@ -39,8 +39,7 @@ def run_bundle_demo(bundle: Bundle, source: FrameSource | str, cfg: DemoCfg, out
 
 def format_result(result: DemoResult, every: int) -> str:
     """The human summary both commands print."""
-    faces = result.faces / result.frames if result.frames else 0.0
-    ratio = 100.0 * result.e2e_fps / result.model_fps if result.model_fps else 0.0
+    faces = result.faces_per_frame
     notes = {"detect": f" (every {every})", "prepare": " (detect+crop)"}
     stages = " | ".join(f"{name} {ms:.1f}{notes.get(name, '')}" for name, ms in result.stage_ms.items())
     flicker = " | ".join(f"{name} {'n/a' if pct is None else format(pct, '.2f') + ' %'}"
@@ -48,8 +47,9 @@ def format_result(result: DemoResult, every: int) -> str:
     lines = [
         (f"frames {result.frames} ({faces:.2f} faces/frame), detector {result.detector}, "
          f"{result.scene_cuts} scene cuts, {result.smoothing_resets} smoothing resets"),
-        (f"end-to-end {result.e2e_fps:.1f} FPS vs model-only {result.model_fps:.1f} FPS "
-         f"({ratio:.0f} % of model-only; model-only = runner alone on one crop, warm)"),
+        (f"end-to-end {result.e2e_fps:.1f} FPS vs model-only {result.model_frame_fps:.1f} FPS at {faces:.2f} "
+         f"faces/frame ({100 * result.e2e_share:.0f} %; model-only = the runner alone, warm, "
+         f"{result.model_fps:.1f} crops/s)"),
         f"stage medians, ms: {stages}",
         (f"flicker (static face pixels whose label changed, over {result.flicker_pixels / 1e6:.2f} M pixel "
          f"pairs): {flicker or 'n/a'}"),

@@ -48,7 +48,11 @@ _END = object()
 @dataclass(frozen=True)
 class DemoResult:
     """``e2e_fps`` = frames / wall time of the whole pipeline; ``model_fps`` = the isolated
-    runner on one crop (as ``edgeparse bench``); stage medians are per frame in ms."""
+    runner on one crop (as ``edgeparse bench``); stage medians are per frame in ms.
+
+    A frame with k faces costs k inferences, so the frame rate the model alone allows is
+    ``model_frame_fps`` = model_fps / (faces per frame); ``e2e_share`` compares against that.
+    """
 
     frames: int
     faces: int
@@ -65,8 +69,23 @@ class DemoResult:
     detector: str
     settings: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def faces_per_frame(self) -> float:
+        return self.faces / self.frames if self.frames else 0.0
+
+    @property
+    def model_frame_fps(self) -> float:
+        """Frames per second the model alone could parse at this video's faces per frame."""
+        return self.model_fps / max(self.faces_per_frame, 1.0)
+
+    @property
+    def e2e_share(self) -> float:
+        """End-to-end FPS as a fraction of ``model_frame_fps``."""
+        return self.e2e_fps / self.model_frame_fps if self.model_frame_fps else 0.0
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "faces_per_frame": self.faces_per_frame, "model_frame_fps": self.model_frame_fps,
+                "e2e_share": self.e2e_share}
 
 
 @dataclass

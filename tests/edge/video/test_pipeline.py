@@ -12,7 +12,7 @@ from edge.errors import InputError
 from edge.video.config import DemoCfg, OverlayCfg
 from edge.video.crop import NO_FACE
 from edge.video.parse import FrameParser
-from edge.video.pipeline import run_demo
+from edge.video.pipeline import DemoResult, run_demo
 from edge.video.sinks import open_sink
 from edge.video.sources import CaptureSource, open_source
 
@@ -49,10 +49,19 @@ def test_every_frame_is_parsed_written_and_measured(bundle, tiny_clip, square_de
     # detect every 5th frame: 0, 5 (the face-less frame: its track is lost, so detect again), 6
     assert square_detector.calls == 3
     assert result.e2e_fps > 0 and result.model_fps > 0
+    assert result.model_frame_fps == result.model_fps  # at most one face per frame: one inference each
     assert set(result.flicker_pct) == {"raw", "smoothed"} and result.flicker_pixels > 0
     assert {"decode", "detect", "model", "post", "render", "encode"} <= set(result.stage_ms)
     capture = cv2.VideoCapture(str(tmp_path / "out.mp4"))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
+
+
+def test_model_only_frame_rate_divides_by_faces_per_frame():
+    result = DemoResult(frames=100, faces=150, wall_s=2.0, e2e_fps=50.0, model_fps=120.0, stage_ms={},
+                        flicker_pct={}, flicker_pixels=0, scene_cuts=0, smoothing_resets=0, frames_written=100,
+                        end_reason=None, detector="test")
+    assert result.model_frame_fps == pytest.approx(80.0) and result.e2e_share == pytest.approx(0.625)
+    assert result.to_dict()["e2e_share"] == pytest.approx(0.625)
 
 
 def test_a_frame_without_a_face_passes_through_unchanged(bundle, tiny_clip, square_detector):

@@ -30,6 +30,11 @@ class AugmentConfig:
     contrast: float = 0.1
     saturation: float = 0.1
     hue: float = 0.1
+    # Annotation-noise simulation for the synthetic proxy (0 = off): every foreground class is
+    # grown by a random 0..k pixels, in random order, so shared borders move either way by up to
+    # k pixels, as between two hurried annotators. Real masks carry such noise; synthetic ones do
+    # not, and it is part of what distillation is for (docs/distillation.md).
+    label_noise_px: int = 0
     enabled: bool = True
 
     def __post_init__(self) -> None:
@@ -42,6 +47,8 @@ class AugmentConfig:
         for name in ("brightness", "contrast", "saturation"):  # factors U(1-x, 1+x) must stay >= 0
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"augment.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.label_noise_px < 0:
+            raise ConfigError(f"augment.label_noise_px must be >= 0, got {self.label_noise_px}")
         if not 0.0 <= self.hue <= 0.5:
             raise ConfigError(f"augment.hue is a fraction of the hue circle in [0, 0.5], got {self.hue}")
         low, high = self.scale_range
@@ -95,7 +102,24 @@ class Augmenter:
             # The left eye of the mirrored face is the old right one: swap the paired ids.
             image, label = image[:, ::-1], self._flip_lut[label[:, ::-1]]
         image, label = _warp(image, label, draw.angle_deg, draw.scale)
+        if self.cfg.label_noise_px:
+            label = perturb_borders(label, self.cfg.label_noise_px, rng)
         return _jitter(image, draw), np.ascontiguousarray(label)
+
+
+def perturb_borders(label: np.ndarray, max_px: int, rng: np.random.Generator) -> np.ndarray:
+    """Grow each foreground class (id 1..254 present in ``label``) by U{0..max_px} pixels, in a random
+    order, into its neighbours; background and ignore never grow, ignore pixels never change."""
+    out = label.copy()
+    classes = [c for c in np.unique(label) if 0 < c < IGNORE_INDEX]
+    for c in rng.permutation(classes):
+        radius = int(rng.integers(0, max_px + 1))
+        if radius == 0:
+            continue
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        grown = cv2.dilate((out == c).view(np.uint8), kernel).astype(bool)
+        out[grown & (out != IGNORE_INDEX)] = c
+    return out
 
 
 def _describe(array: object) -> str:

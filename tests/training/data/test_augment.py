@@ -132,3 +132,21 @@ def test_mismatched_or_wrongly_typed_inputs_are_rejected():
         augment(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 9), np.uint8), rng)
     with pytest.raises(InputError, match="image"):
         augment(np.zeros((8, 8, 3), np.float32), np.zeros((8, 8), np.uint8), rng)
+
+
+def test_label_noise_moves_borders_by_at_most_k_pixels_and_spares_background_and_ignore():
+    from training.data.augment import perturb_borders
+
+    label = np.zeros((40, 40), np.uint8)
+    label[10:30, 10:30] = 1
+    label[15:25, 15:20] = 2
+    label[0, :] = IGNORE_INDEX
+    noisy = [perturb_borders(label, 2, np.random.default_rng(seed)) for seed in range(6)]
+    assert any(not np.array_equal(n, label) for n in noisy) and not np.array_equal(noisy[0], noisy[1])
+    for out in noisy:
+        assert np.array_equal(out == IGNORE_INDEX, label == IGNORE_INDEX)
+        assert not np.any((out == 0) & (label != 0))  # background never grows
+        for c in (1, 2):  # a pixel that became c lies within 2 px (ellipse) of c's original region
+            near = cv2.dilate((label == c).view(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+            assert np.all(near[(out == c) & (label != c)])
+    assert np.array_equal(perturb_borders(label, 0, np.random.default_rng(0)), label)

@@ -4,5 +4,35 @@ One OpenMP thread per process: tests are tiny, and several torch processes (torc
 data workers) sharing 2 cores with busy-waiting OpenMP pools run 5-50x slower.
 """
 import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Prepended to a snippet: any import of torch (direct or from a dependency) raises ImportError.
+BLOCK_TORCH = textwrap.dedent("""
+    import importlib.abc, sys
+
+    class BlockTorch(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ImportError(f"torch is blocked on the device side (import of {name!r})")
+
+    sys.meta_path.insert(0, BlockTorch())
+""")
+
+
+@pytest.fixture(scope="session")
+def run_without_torch() -> Callable[..., subprocess.CompletedProcess]:
+    """``run(code, *argv)``: the Python snippet in a fresh interpreter at the repo root, torch blocked."""
+    def run(code: str, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code), *argv], cwd=REPO,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+    return run

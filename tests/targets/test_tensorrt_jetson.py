@@ -10,8 +10,6 @@ import dataclasses
 import importlib.util
 import json
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -256,28 +254,20 @@ def test_validate_and_bench_before_the_engine_say_to_build_it_on_the_device(tmp_
     assert "no engine yet: run build_engine.sh on the device" in err and "Traceback" not in err
 
 
-BLOCK_TORCH = textwrap.dedent("""
-    import importlib.abc, sys
-
-    class BlockTorch(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ImportError(f"torch is blocked on the device side (import of {name!r})")
-
-    sys.meta_path.insert(0, BlockTorch())
-    from edge.cli import main
-    code = main(["build-engine", *sys.argv[1:]])
-    assert "torch" not in sys.modules
-    sys.exit(code)
-""")
+BUILD_ENGINE = """
+from edge.cli import main
+code = main(["build-engine", *sys.argv[1:]])
+assert "torch" not in sys.modules
+sys.exit(code)
+"""
 
 
 @pytest.mark.skipif(HAVE_TENSORRT, reason="TensorRT is installed here")
-def test_build_engine_without_tensorrt_fails_cleanly_without_torch_and_leaves_the_bundle(tmp_path, fp32):
+def test_build_engine_without_tensorrt_fails_cleanly_without_torch_and_leaves_the_bundle(tmp_path, fp32,
+                                                                                        run_without_torch):
     bundle = _bundle(tmp_path, _request(tmp_path, "fp16", fp32))
     before = (bundle / "manifest.json").read_bytes()
-    proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, str(bundle)], cwd=REPO, capture_output=True,
-                          text=True, timeout=60, check=False)
+    proc = run_without_torch(BUILD_ENGINE, str(bundle), timeout=60)
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("edgeparse: error: backend 'tensorrt' needs")

@@ -38,7 +38,6 @@ from targets.tensorrt_jetson import NOT_BUILT, engine_script, lower, trtexec_arg
 
 HAVE_TENSORRT = importlib.util.find_spec("tensorrt") is not None
 NO_TENSORRT = "TensorRT is not installable on this machine (no NVIDIA GPU/driver)"
-REPO = Path(__file__).resolve().parents[2]
 SIZE, CLASSES = 32, 4
 SCHEMA = LabelSchema(name="tiny4", class_names=("background", "skin", "hair", "nose"),
                      colors=((0, 0, 0), (204, 0, 0), (0, 0, 255), (76, 153, 0)), flip_pairs=())

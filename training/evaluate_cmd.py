@@ -3,6 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edge.metrics import MetricSummary
+    from edge.schemas import LabelSchema
+    from training.config import RecipeCfg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,24 +19,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="also write the metrics as JSON")
 
 
-def run(args: argparse.Namespace) -> int:
+def evaluate_checkpoint(checkpoint: str, overrides: list[str], split: str = "val"
+                        ) -> tuple[MetricSummary, RecipeCfg, LabelSchema]:
+    """Score ``checkpoint`` on ``split`` of its own recipe's data (with dotted ``overrides``)."""
     from edge.config import apply_overrides, from_dict
+    from edge.errors import DataError
     from training.checkpoint import build_model_from_checkpoint, load_checkpoint, schema_of
     from training.config import RecipeCfg
     from training.data.factory import build_loader
     from training.distributed import DistInfo
     from training.evaluate import evaluate
 
-    payload = load_checkpoint(args.checkpoint)
-    cfg = from_dict(RecipeCfg, apply_overrides(payload["config"], args.overrides))
+    payload = load_checkpoint(checkpoint)
+    cfg = from_dict(RecipeCfg, apply_overrides(payload["config"], overrides))
     info = DistInfo()
-    loader, _, source = build_loader(cfg.data, args.split, cfg.train.batch_size, cfg.train.seed, info, train=False)
+    loader, _, source = build_loader(cfg.data, split, cfg.train.batch_size, cfg.train.seed, info, train=False)
     schema = schema_of(payload)
     if source.schema.class_names != schema.class_names:
-        from edge.errors import DataError
         raise DataError(f"dataset schema {source.schema.name!r} does not match the checkpoint's {schema.name!r}")
     model = build_model_from_checkpoint(payload)
-    summary = evaluate(model, loader, schema.num_classes, info).summary(schema)
+    return evaluate(model, loader, schema.num_classes, info).summary(schema), cfg, schema
+
+
+def run(args: argparse.Namespace) -> int:
+    summary, cfg, schema = evaluate_checkpoint(args.checkpoint, args.overrides, args.split)
     print(f"{args.checkpoint} on {cfg.data.format}/{args.split} at {cfg.data.size}px:")
     print(summary.format_table(schema))
     if args.json:

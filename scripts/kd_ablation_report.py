@@ -1,0 +1,58 @@
+"""Per-class table of a KD ablation: a teacher, then (no-KD, KD) student pairs, one pair per seed.
+
+Each student is scored on the validation split of its own recipe (the two arms of one seed share
+it); the teacher is scored on each seed's split and averaged. Prints a markdown table of val IoU per
+class, mIoU, mean F1 and pixel accuracy, with the mean Δ (KD − no KD) over seeds.
+
+    python scripts/kd_ablation_report.py --teacher runs/kd_ablation/teacher_noisy/best.pt \
+        --pair 2020 runs/kd_ablation/noisy_nokd_2020/best.pt runs/kd_ablation/noisy_kd_2020/best.pt \
+        --pair 2021 runs/kd_ablation/noisy_nokd_2021/best.pt runs/kd_ablation/noisy_kd_2021/best.pt
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+
+from training.evaluate_cmd import evaluate_checkpoint
+
+
+def scores(checkpoint: str, overrides: list[str]) -> dict[str, float]:
+    summary, _, schema = evaluate_checkpoint(checkpoint, overrides)
+    metrics = summary.to_dict()
+    row = {name: 100 * metrics["per_class"][name]["iou"] for name in schema.class_names}
+    row.update({"**mIoU**": 100 * metrics["miou"], "mean F1 (fg)": 100 * metrics["mean_f1_fg"],
+                "pixel acc.": 100 * metrics["pixel_accuracy"]})
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teacher", required=True, help="teacher checkpoint")
+    parser.add_argument("--pair", nargs=3, action="append", required=True, metavar=("SEED", "NO_KD", "KD"),
+                        help="a seed and its two student checkpoints (repeat per seed)")
+    parser.add_argument("--data", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="extra data overrides for the teacher's evaluation (e.g. data.size=128)")
+    args = parser.parse_args(argv)
+
+    columns: dict[str, dict[str, float]] = {}
+    teacher_rows = []
+    for seed, no_kd, kd in args.pair:
+        columns[f"no KD, seed {seed}"] = scores(no_kd, [])
+        columns[f"KD, seed {seed}"] = scores(kd, [])
+        teacher_rows.append(scores(args.teacher, [f"data.seed={seed}", *args.data]))
+    keys = list(columns[f"no KD, seed {args.pair[0][0]}"])
+    teacher = {k: statistics.mean(r[k] for r in teacher_rows) for k in keys}
+    deltas = {k: statistics.mean(columns[f"KD, seed {s}"][k] - columns[f"no KD, seed {s}"][k] for s, _, _ in args.pair)
+              for k in keys}
+    header = ["val IoU %", "teacher", *columns, "mean Δ (KD − no KD)"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for key in keys:
+        cells = [f"{teacher[key]:.2f}", *(f"{col[key]:.2f}" for col in columns.values()), f"{deltas[key]:+.2f}"]
+        print(f"| {key} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -80,3 +80,55 @@ def test_an_unreadable_flatbuffer_is_an_export_error(tmp_path):
     bad.write_bytes(b"not a flatbuffer")
     with pytest.raises(ExportError, match="bad.tflite"):
         check_builtin_kernels(bad)
+
+
+def _quantized_checkpoint(source, path, source_sha256: str, family: str):
+    """A checkpoint with only the quantization section the target checks before any conversion."""
+    from training.checkpoint import load_checkpoint, save_checkpoint
+
+    payload = load_checkpoint(source)
+    save_checkpoint({**payload, "quantization": {"family": family, "source_sha256": source_sha256}}, path)
+    return path
+
+
+@pytest.mark.parametrize(("family", "same_source", "message"), [
+    ("tensorrt", True, "quantized for 'tensorrt', not 'litert'"),
+    ("litert", False, "was not made from"),
+])
+def test_a_litert_checkpoint_of_another_family_or_model_is_refused(deploy_inputs, kit, tmp_path, family,
+                                                                   same_source, message):
+    from edge.bundle import file_sha256
+    from edge.errors import ConfigError
+
+    sha = file_sha256(deploy_inputs.checkpoint) if same_source else "0" * 64
+    path = _quantized_checkpoint(deploy_inputs.checkpoint, tmp_path / "model_int8.pt", sha, family)
+    cfg = kit.tiny_cfg(int8=Int8Cfg(litert_checkpoint=str(path)))
+    with pytest.raises(ConfigError, match=message):
+        kit.lower_to_bundle("mobile", "int8", deploy_inputs, tmp_path / "work", tmp_path, cfg)
+
+
+@pytest.mark.slow
+def test_mobile_int8_from_a_litert_quantized_checkpoint(deploy_inputs, kit, shared_work, tmp_path):
+    import copy
+
+    import torch
+
+    from edge.bundle import file_sha256, load_manifest
+    from quantize.checkpoint import save_quantized
+    from quantize.config import QuantCfg
+    from quantize.ptq import ptq
+    from training.checkpoint import load_checkpoint
+
+    cfg = QuantCfg(family="litert", input_size=kit.size, calib_images=8, calib_batch_size=4)
+    images = deploy_inputs.calibration
+    batches = [torch.from_numpy(np.concatenate(images[i:i + 4])) for i in range(0, len(images), 4)]
+    quantized = ptq(copy.deepcopy(deploy_inputs.model), batches, cfg)
+    path = tmp_path / "model_int8.pt"
+    save_quantized(quantized, cfg, load_checkpoint(deploy_inputs.checkpoint), path,
+                   source_path=deploy_inputs.checkpoint)
+    bundle = kit.lower_to_bundle("mobile", "int8", deploy_inputs, shared_work, tmp_path / "bundles",
+                                 kit.tiny_cfg(int8=Int8Cfg(litert_checkpoint=str(path))))
+    quantization = load_manifest(bundle).quantization
+    assert quantization["method"] == "pt2e_ptq" and quantization["quantized_sha256"] == file_sha256(path)
+    assert set(quantization["tensor_dtypes"]) <= {"int8", "int32"}
+    assert kit.check(bundle, "mobile", "int8").parity.num_images == 4

@@ -56,7 +56,7 @@ class PreparedFrame:
 
 @dataclass(eq=False)
 class InferredFrame:
-    """The first stage's result: the model's logits per face, before smoothing and paste-back."""
+    """The second stage's result: the model's logits per face, before smoothing and paste-back."""
 
     index: int
     frame: np.ndarray

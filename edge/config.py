@@ -16,6 +16,14 @@ import yaml
 from edge.errors import ConfigError, suggest
 
 T = TypeVar("T")
+STUDENT_STRIDE = 32  # the students' deepest stride: static input sizes must tile it exactly
+
+
+def check_input_size(size: int) -> None:
+    """``ConfigError`` unless ``size`` is a positive multiple of ``STUDENT_STRIDE``."""
+    if size < STUDENT_STRIDE or size % STUDENT_STRIDE:
+        raise ConfigError(f"input_size must be a positive multiple of {STUDENT_STRIDE} (the student's stride), "
+                          f"got {size}")
 
 
 def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:

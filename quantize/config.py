@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from edge.config import apply_overrides, from_dict, load_yaml
+from edge.config import apply_overrides, check_input_size, from_dict, load_yaml
 from edge.errors import ConfigError
 
 FAMILIES = ("tensorrt", "openvino", "litert")
@@ -60,9 +60,7 @@ class QuantCfg:
     mixed_precision: MixedPrecisionCfg = field(default_factory=MixedPrecisionCfg)
 
     def __post_init__(self) -> None:
-        if self.input_size < 32 or self.input_size % 32:
-            raise ConfigError(f"input_size must be a positive multiple of 32 (the student's stride), "
-                              f"got {self.input_size}")
+        check_input_size(self.input_size)
         if self.calib_images < 1 or self.calib_batch_size < 1:
             raise ConfigError("calib_images and calib_batch_size must be >= 1")
         if not 50.0 < self.percentile <= 100.0:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from edge.bundle import ParityThresholds
-from edge.config import load_config
+from edge.config import check_input_size, load_config
 from edge.errors import ConfigError, UnsupportedError
 from targets.formats import PRECISIONS, target_spec
 
@@ -124,9 +124,7 @@ class DeployCfg:
     out_dir: str = "bundles"
 
     def __post_init__(self) -> None:
-        if self.input_size < 32 or self.input_size % 32:
-            raise ConfigError(f"input_size must be a positive multiple of 32 (the student's stride), "
-                              f"got {self.input_size}")
+        check_input_size(self.input_size)
         if self.validation_images < 1 or self.calibration_images < 1:
             raise ConfigError("validation_images and calibration_images must be >= 1")
         if self.bench.runs < 1 or self.bench.warmup < 0 or self.bench.threads < 1:

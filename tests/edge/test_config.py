@@ -56,3 +56,12 @@ def test_round_trip_through_plain_dict():
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(Outer, tmp_path / "absent.yaml")
+
+
+def test_input_sizes_must_tile_the_student_stride():
+    from edge.config import check_input_size
+
+    check_input_size(256)
+    for bad in (0, 16, 100):
+        with pytest.raises(ConfigError, match="multiple of 32"):
+            check_input_size(bad)

@@ -63,6 +63,7 @@ class Trainer:
     def __init__(self, cfg: RecipeCfg, info: DistInfo, resume: bool = False, force: bool = False,
                  extra_loss: ExtraLoss | None = None):
         self.cfg, self.info, self.extra_loss = cfg, info, extra_loss
+        self.label_weight = cfg.distill.label_weight if extra_loss is not None and cfg.distill else 1.0
         self.run_dir = cfg.run_dir
         self._check_run_dir(resume, force)
         seed_everything(cfg.train.seed + info.rank)
@@ -167,7 +168,8 @@ class Trainer:
             terms = self.criterion(outputs, batch["label"], batch["boundary"])
             if self.extra_loss is not None:
                 extra = self.extra_loss(batch, outputs)
-                terms = {**terms, **extra, "total": terms["total"] + sum(extra.values())}
+                total = self.label_weight * terms["total"] + sum(extra.values())
+                terms = {**terms, **extra, "total": total}
         if not torch.isfinite(terms["total"]):
             raise TrainingDiverged(
                 f"loss is {terms['total'].item()} at iteration {self.progress.global_iter}; "

@@ -73,6 +73,25 @@ def test_non_finite_loss_stops_training_and_keeps_the_checkpoint(tmp_path):
         trainer.fit()
 
 
+def test_distill_label_weight_scales_only_the_students_own_loss(tmp_path):
+    """distill.label_weight is Hinton's 1 − λ: it scales the supervised loss, never the KD terms."""
+    recipe = _recipe(tmp_path, "lw", ["distill.teachers=[{checkpoint: unused.pt}]", "distill.label_weight=0.25"])
+    trainer = Trainer(recipe, DistInfo(), extra_loss=lambda batch, outputs: {"kd": torch.tensor(0.5)})
+    supervised = {}
+    criterion = trainer.criterion
+
+    def spy(*args):
+        terms = criterion(*args)
+        supervised["total"] = float(terms["total"])
+        return terms
+
+    trainer.criterion = spy
+    terms = trainer._step(next(iter(trainer.train_loader)))
+    assert terms["total"] == pytest.approx(0.25 * supervised["total"] + 0.5)
+    with pytest.raises(ConfigError, match="label_weight"):
+        _recipe(tmp_path, "bad", ["distill.teachers=[{checkpoint: unused.pt}]", "distill.label_weight=-1"])
+
+
 def test_cli_trains_with_overrides(tmp_path, capsys):
     code = main(["train", "--config", "configs/train/smoke.yaml", *TINY, f"output_dir={tmp_path}", "name=cli"])
     assert code == 0

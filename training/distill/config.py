@@ -27,6 +27,9 @@ class DistillCfg:
     """
 
     teachers: tuple[TeacherCfg, ...] = ()
+    # Weight of the student's own supervised loss (Hinton's 1 − λ). Below 1 the teachers' soft
+    # targets outweigh the labels: the knob for noisy labels (docs/distillation.md, "Measured").
+    label_weight: float = 1.0
     temperature: float = 1.0  # T of the pixel-wise KL terms
     kd_weight: float = 1.0  # pixel-wise KL
     kd_boundary_weight: float = 0.0  # boundary-weighted KL, pixels weighted by 1 + α·b_i
@@ -48,7 +51,7 @@ class DistillCfg:
         for name in ("temperature", "cwd_tau"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"distill.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("kd_weight", "kd_boundary_weight", "boundary_alpha", "cwd_weight", "pairwise_weight"):
+        for name in ("label_weight", "kd_weight", "kd_boundary_weight", "boundary_alpha", "cwd_weight", "pairwise_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"distill.{name} must be >= 0, got {getattr(self, name)}")
         if self.kd_resolution not in KD_RESOLUTIONS:

@@ -4,9 +4,11 @@ Each student is scored on the validation split of its own recipe (the two arms o
 it); the teacher is scored on each seed's split and averaged. Prints a markdown table of val IoU per
 class, mIoU, mean F1 and pixel accuracy, with the mean Δ (KD − no KD) over seeds.
 
-    python scripts/kd_ablation_report.py --teacher runs/kd_ablation/teacher_noisy/best.pt \
-        --pair 2020 runs/kd_ablation/noisy_nokd_2020/best.pt runs/kd_ablation/noisy_kd_2020/best.pt \
-        --pair 2021 runs/kd_ablation/noisy_nokd_2021/best.pt runs/kd_ablation/noisy_kd_2021/best.pt
+    python scripts/kd_ablation_report.py --teacher runs/kd_ablation/teacher_stage2/best.pt \
+        --pair 2020 runs/kd_ablation/n2_nokd_2020/best.pt runs/kd_ablation/n2_kd_2020/best.pt \
+        --pair 2021 runs/kd_ablation/n2_nokd_2021/best.pt runs/kd_ablation/n2_kd_2021/best.pt
+
+``make kd-ablation`` trains every run this needs, then prints the table.
 """
 from __future__ import annotations
 

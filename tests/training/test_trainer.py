@@ -82,7 +82,7 @@ def test_distill_label_weight_scales_only_the_students_own_loss(tmp_path):
 
     def spy(*args):
         terms = criterion(*args)
-        supervised["total"] = float(terms["total"])
+        supervised["total"] = float(terms["total"].detach())
         return terms
 
     trainer.criterion = spy

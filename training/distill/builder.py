@@ -93,10 +93,10 @@ class DistillLoss:
 
         terms: dict[str, Tensor] = {}
         if "kd" in weights:
-            probs, kept = probabilities(cfg.temperature)
+            probs, kept = probabilities(cfg.target_temperature)
             terms["kd"] = pixel_kl(student, probs, cfg.temperature, kept)
         if "kd_boundary" in weights:
-            probs, kept = probabilities(cfg.temperature)
+            probs, kept = probabilities(cfg.target_temperature)
             terms["kd_boundary"] = boundary_weighted_kl(
                 student, probs, batch["boundary"], cfg.boundary_alpha, cfg.temperature, kept)
         if "cwd" in weights:

@@ -31,6 +31,9 @@ class DistillCfg:
     # targets outweigh the labels: the knob for noisy labels (docs/distillation.md, "Measured").
     label_weight: float = 1.0
     temperature: float = 1.0  # T of the pixel-wise KL terms
+    # T of the teachers' softmax in the KL targets; None = ``temperature`` (Hinton). Below 1 it
+    # sharpens targets that a teacher trained on noisy labels spreads over neighbouring classes.
+    teacher_temperature: float | None = None
     kd_weight: float = 1.0  # pixel-wise KL
     kd_boundary_weight: float = 0.0  # boundary-weighted KL, pixels weighted by 1 + α·b_i
     boundary_alpha: float = 10.0  # α of the boundary-weighted KL (BASS Eq. 4 style)
@@ -51,6 +54,8 @@ class DistillCfg:
         for name in ("temperature", "cwd_tau"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"distill.{name} must be > 0, got {getattr(self, name)}")
+        if self.teacher_temperature is not None and not self.teacher_temperature > 0:
+            raise ConfigError(f"distill.teacher_temperature must be > 0 or null, got {self.teacher_temperature}")
         for name in ("label_weight", "kd_weight", "kd_boundary_weight", "boundary_alpha", "cwd_weight", "pairwise_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"distill.{name} must be >= 0, got {getattr(self, name)}")
@@ -64,6 +69,11 @@ class DistillCfg:
         if not any(self.term_weights().values()):
             raise ConfigError("distill: every term weight is 0; set kd_weight, kd_boundary_weight, "
                               "cwd_weight or pairwise_weight")
+
+    @property
+    def target_temperature(self) -> float:
+        """T of the teachers' softmax in the KL targets."""
+        return self.temperature if self.teacher_temperature is None else self.teacher_temperature
 
     def term_weights(self) -> dict[str, float]:
         """Weight of each named loss term, in the order they are logged."""

@@ -55,6 +55,22 @@ def test_terms_are_weighted_and_zero_weights_are_skipped(make_teacher):
     assert terms["pairwise"].item() > 0
 
 
+def test_teacher_temperature_sharpens_the_targets_and_not_the_student(make_teacher):
+    path = make_teacher(seed=1)
+    loss = build_distill_loss(_recipe(path, kd_boundary_weight=0, cwd_weight=0, pairwise_weight=0,
+                                      teacher_temperature=0.5), LAPA, torch.device("cpu"))
+    student = build_model_from_checkpoint(load_checkpoint(make_teacher(seed=2))).eval()
+    batch = _batch(1)
+    with torch.no_grad():
+        outputs = student.forward_train(batch["image"])
+        terms = loss(batch, outputs)
+        (teacher,) = loss.ensemble.run(batch["image"], outputs.logits.shape[-2:])
+    expected = pixel_kl(outputs.logits, torch.softmax(teacher.logits / 0.5, 1), 1.0)
+    assert terms["kd"].item() == pytest.approx(expected.item(), rel=1e-4)
+    with pytest.raises(ConfigError, match="teacher_temperature"):
+        _recipe(path, teacher_temperature=0)
+
+
 def test_label_resolution_compares_upsampled_logits_on_the_label_grid(make_teacher):
     path = make_teacher(seed=1)
     loss = build_distill_loss(_recipe(path, kd_boundary_weight=0, cwd_weight=0, pairwise_weight=0,

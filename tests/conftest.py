@@ -36,3 +36,25 @@ def run_without_torch() -> Callable[..., subprocess.CompletedProcess]:
         return subprocess.run([sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code), *argv], cwd=REPO,
                               capture_output=True, text=True, timeout=timeout, check=False)
     return run
+
+
+@pytest.fixture
+def tiny_lapa_checkpoint(tmp_path: Path) -> Path:
+    """An untrained EHANet-MBV2 checkpoint whose recipe is 2 synthetic LaPa val faces at 64²."""
+    import torch
+
+    from edge.config import to_dict
+    from edge.schemas import get_schema
+    from training.checkpoint import save_checkpoint
+    from training.config import load_recipe
+    from training.models import create_model
+
+    torch.manual_seed(0)
+    schema = get_schema("lapa")
+    recipe = load_recipe(None, ["model.name=ehanet_mbv2", "model.overrides={}", "data.size=64",
+                                "data.synthetic_val=2", "data.workers=0", "train.batch_size=2"])
+    path = tmp_path / "student.pt"
+    save_checkpoint({"model_name": "ehanet_mbv2", "model_overrides": {}, "num_classes": schema.num_classes,
+                     "schema": schema.to_dict(), "config": to_dict(recipe),
+                     "state_dict": create_model("ehanet_mbv2", num_classes=schema.num_classes).state_dict()}, path)
+    return path

@@ -6,6 +6,9 @@ import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import torch
+    from torch.utils.data import DataLoader
+
     from edge.metrics import MetricSummary
     from edge.schemas import LabelSchema
     from training.config import RecipeCfg
@@ -19,26 +22,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="also write the metrics as JSON")
 
 
-def evaluate_checkpoint(checkpoint: str, overrides: list[str], split: str = "val"
-                        ) -> tuple[MetricSummary, RecipeCfg, LabelSchema]:
-    """Score ``checkpoint`` on ``split`` of its own recipe's data (with dotted ``overrides``)."""
+def load_for_evaluation(checkpoint: str, overrides: list[str], split: str = "val"
+                        ) -> tuple[torch.nn.Module, DataLoader, RecipeCfg, LabelSchema]:
+    """The model of ``checkpoint`` and a loader over ``split`` of its recipe's data (with dotted
+    ``overrides``); raises ``DataError`` when the dataset's schema is not the checkpoint's."""
     from edge.config import apply_overrides, from_dict
     from edge.errors import DataError
     from training.checkpoint import build_model_from_checkpoint, load_checkpoint, schema_of
     from training.config import RecipeCfg
     from training.data.factory import build_loader
     from training.distributed import DistInfo
-    from training.evaluate import evaluate
 
     payload = load_checkpoint(checkpoint)
     cfg = from_dict(RecipeCfg, apply_overrides(payload["config"], overrides))
-    info = DistInfo()
-    loader, _, source = build_loader(cfg.data, split, cfg.train.batch_size, cfg.train.seed, info, train=False)
+    loader, _, source = build_loader(cfg.data, split, cfg.train.batch_size, cfg.train.seed, DistInfo(), train=False)
     schema = schema_of(payload)
     if source.schema.class_names != schema.class_names:
         raise DataError(f"dataset schema {source.schema.name!r} does not match the checkpoint's {schema.name!r}")
-    model = build_model_from_checkpoint(payload)
-    return evaluate(model, loader, schema.num_classes, info).summary(schema), cfg, schema
+    return build_model_from_checkpoint(payload), loader, cfg, schema
+
+
+def evaluate_checkpoint(checkpoint: str, overrides: list[str], split: str = "val"
+                        ) -> tuple[MetricSummary, RecipeCfg, LabelSchema]:
+    """Score ``checkpoint`` on ``split`` of its own recipe's data (with dotted ``overrides``)."""
+    from training.distributed import DistInfo
+    from training.evaluate import evaluate
+
+    model, loader, cfg, schema = load_for_evaluation(checkpoint, overrides, split)
+    return evaluate(model, loader, schema.num_classes, DistInfo()).summary(schema), cfg, schema
 
 
 def run(args: argparse.Namespace) -> int:

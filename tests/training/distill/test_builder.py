@@ -39,18 +39,24 @@ def test_a_teacher_identical_to_the_student_gives_zero_kd_terms(make_teacher):
         assert abs(value.item()) < 1e-5, name
 
 
-def test_terms_are_weighted_and_zero_weights_are_skipped(make_teacher):
-    path = make_teacher(seed=1)
-    loss = build_distill_loss(_recipe(path, kd_weight=2.0, kd_boundary_weight=0, cwd_weight=0, temperature=3.0),
-                              LAPA, torch.device("cpu"))
+def _terms_for_another_student(loss, make_teacher):
+    """The loss's terms for a student unlike the teacher, with the student's and the teacher's logits."""
     student = build_model_from_checkpoint(load_checkpoint(make_teacher(seed=2))).eval()
     batch = _batch(1)
     with torch.no_grad():
         outputs = student.forward_train(batch["image"])
         terms = loss(batch, outputs)
         (teacher,) = loss.ensemble.run(batch["image"], outputs.logits.shape[-2:])
+    return terms, outputs.logits, teacher.logits
+
+
+def test_terms_are_weighted_and_zero_weights_are_skipped(make_teacher):
+    path = make_teacher(seed=1)
+    loss = build_distill_loss(_recipe(path, kd_weight=2.0, kd_boundary_weight=0, cwd_weight=0, temperature=3.0),
+                              LAPA, torch.device("cpu"))
+    terms, student_logits, teacher_logits = _terms_for_another_student(loss, make_teacher)
     assert set(terms) == {"kd", "pairwise"}
-    expected = 2.0 * pixel_kl(outputs.logits, torch.softmax(teacher.logits / 3.0, 1), 3.0)
+    expected = 2.0 * pixel_kl(student_logits, torch.softmax(teacher_logits / 3.0, 1), 3.0)
     assert terms["kd"].item() == pytest.approx(expected.item(), rel=1e-4)
     assert terms["pairwise"].item() > 0
 
@@ -59,13 +65,8 @@ def test_teacher_temperature_sharpens_the_targets_and_not_the_student(make_teach
     path = make_teacher(seed=1)
     loss = build_distill_loss(_recipe(path, kd_boundary_weight=0, cwd_weight=0, pairwise_weight=0,
                                       teacher_temperature=0.5), LAPA, torch.device("cpu"))
-    student = build_model_from_checkpoint(load_checkpoint(make_teacher(seed=2))).eval()
-    batch = _batch(1)
-    with torch.no_grad():
-        outputs = student.forward_train(batch["image"])
-        terms = loss(batch, outputs)
-        (teacher,) = loss.ensemble.run(batch["image"], outputs.logits.shape[-2:])
-    expected = pixel_kl(outputs.logits, torch.softmax(teacher.logits / 0.5, 1), 1.0)
+    terms, student_logits, teacher_logits = _terms_for_another_student(loss, make_teacher)
+    expected = pixel_kl(student_logits, torch.softmax(teacher_logits / 0.5, 1), 1.0)
     assert terms["kd"].item() == pytest.approx(expected.item(), rel=1e-4)
     with pytest.raises(ConfigError, match="teacher_temperature"):
         _recipe(path, teacher_temperature=0)

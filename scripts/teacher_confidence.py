@@ -15,6 +15,7 @@ import argparse
 import sys
 
 import torch
+from tqdm import tqdm
 
 from edge.errors import ConfigError
 from edge.schemas import IGNORE_INDEX, LabelSchema
@@ -36,7 +37,7 @@ def border_confidence(checkpoint: str, overrides: list[str], thin: list[str]) ->
     thin_ids = torch.tensor(thin_class_ids(schema, thin))
     model.eval()
     sums = dict.fromkeys(("top", "true", "border", "thin_hit", "thin"), 0.0)
-    for batch in loader:
+    for batch in tqdm(loader, desc=checkpoint, unit="batch", leave=False, file=sys.stderr):
         probs = model(batch["image"]).float().softmax(1)
         label = batch["label"].long()
         valid = label != IGNORE_INDEX

@@ -127,7 +127,14 @@ def test_a_teacher_on_another_schema_gives_finite_terms(make_teacher):
     assert all(torch.isfinite(v) and v > 0 for v in terms.values())
 
 
-@pytest.mark.parametrize("path", sorted(str(p) for p in Path("configs/distill").glob("*.yaml")))
+SHIPPED_RECIPES = sorted((Path(__file__).resolve().parents[3] / "configs" / "distill").glob("*.yaml"))
+
+
+def test_the_shipped_recipes_are_found():
+    assert len(SHIPPED_RECIPES) >= 4, SHIPPED_RECIPES
+
+
+@pytest.mark.parametrize("path", SHIPPED_RECIPES, ids=lambda p: p.name)
 def test_shipped_distill_recipes_load(path):
     recipe = load_recipe(path)
     assert recipe.distill is not None and recipe.distill.teachers

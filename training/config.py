@@ -9,16 +9,33 @@ from edge.config import load_config
 from training.data.augment import AugmentConfig
 from training.distill.config import DistillCfg
 
-DATA_FORMATS = ("synthetic", "prepared", "celebamask_hq", "lapa", "helen")
+DATA_FORMATS = ("synthetic", "prepared", "celebamask_hq", "lapa", "helen", "folder")
+
+
+@dataclass(frozen=True)
+class ExtraSourceCfg:
+    """One more training dataset, mixed into the primary one's label space.
+
+    Labels in another schema are translated through the schema mappings; a coarse class that
+    covers several fine ones becomes a partial label (e.g. LFW's face). A folder without masks is
+    unlabelled: only distillation terms reach its images.
+    """
+
+    root: str
+    schema: str
+    format: Literal["prepared", "celebamask_hq", "lapa", "helen", "folder"] = "folder"
+    split: str = "train"
+    repeat: float = 1.0  # samples per epoch as a multiple of the folder's size (< 1: a fixed subset)
 
 
 @dataclass(frozen=True)
 class DataCfg:
     """Where samples come from and at what size the model sees them."""
 
-    format: Literal["synthetic", "prepared", "celebamask_hq", "lapa", "helen"] = "synthetic"
+    format: Literal["synthetic", "prepared", "celebamask_hq", "lapa", "helen", "folder"] = "synthetic"
     root: str | None = None  # dataset folder; unused for synthetic
-    schema: str = "lapa"  # label schema of synthetic data; real datasets carry their own
+    # Label schema of synthetic and folder data; the other formats carry their own.
+    schema: str = "lapa"
     size: int = 256  # square training and evaluation input size
     train_split: str = "train"
     val_split: str = "val"
@@ -29,6 +46,7 @@ class DataCfg:
     seed: int = 0  # synthetic content seed (val uses seed + 1)
     workers: int = 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    extra_train: tuple[ExtraSourceCfg, ...] = ()  # mixed into the train split only; val stays primary
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,11 @@ from edge.errors import ConfigError, EdgeparseError, InputError
 from edge.schemas import IGNORE_INDEX
 
 
+# Targets >= this are partial labels: ``code - PARTIAL_CODE_BASE`` is a bitmask of the classes the
+# pixel may be (e.g. LFW's "face" = skin or any inner part; training.data.mixed writes them).
+PARTIAL_CODE_BASE = 256
+
+
 class NonFiniteLossError(EdgeparseError, FloatingPointError):
     """A loss term became NaN or inf; training must stop and keep the last good checkpoint."""
 
@@ -49,15 +54,35 @@ def resize_logits(logits: Tensor, size: tuple[int, int] | torch.Size) -> Tensor:
     return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
 
 
+def pixel_nll(logits: Tensor, target: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
+    """Per-pixel negative log-likelihood (N, H, W) of logits already at the target size.
+
+    An exact label c gives −log p_c (softmax CE); a partial label with class set S gives
+    −log Σ_{c∈S} p_c, which constrains only the summed probability of S; ignore gives 0.
+    """
+    partial = target >= PARTIAL_CODE_BASE
+    exact = torch.where(partial, ignore_index, target).long()
+    nll = F.cross_entropy(logits, exact, ignore_index=ignore_index, reduction="none")
+    if not bool(partial.any()):
+        return nll
+    classes = torch.arange(logits.shape[1], device=target.device).view(1, -1, 1, 1)
+    # Non-partial pixels get every class allowed (log Σ p = 0), so no -inf enters the backward pass.
+    bits = torch.where(partial, target - PARTIAL_CODE_BASE, (1 << logits.shape[1]) - 1)
+    allowed = ((bits.unsqueeze(1) >> classes) & 1).bool()
+    log_probs = F.log_softmax(logits.float(), dim=1).masked_fill(~allowed, float("-inf"))
+    return torch.where(partial, -torch.logsumexp(log_probs, dim=1).to(nll.dtype), nll)
+
+
 def cross_entropy(logits: Tensor, target: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
-    """Pixel-mean softmax CE over non-ignored pixels (PyTorch's ``ignore_index`` mean).
+    """Pixel-mean softmax CE over non-ignored pixels (PyTorch's ``ignore_index`` mean); partial
+    labels count as labelled pixels (``pixel_nll``).
 
     A batch with no valid pixel gives 0 rather than PyTorch's 0/0 = NaN, which would
     otherwise stop training through the non-finite check.
     """
     _check_inputs(logits, target, "cross_entropy")
     logits = resize_logits(logits, target.shape[-2:])
-    per_pixel = F.cross_entropy(logits, target.long(), ignore_index=ignore_index, reduction="none")
+    per_pixel = pixel_nll(logits, target, ignore_index)
     num_valid = (target != ignore_index).sum().clamp_min(1)
     return per_pixel.sum() / num_valid
 
@@ -107,7 +132,7 @@ def boundary_weighted_ce(
             f"!= target shape {tuple(target.shape)}"
         )
     logits = resize_logits(logits, target.shape[-2:])
-    ce = F.cross_entropy(logits, target.long(), ignore_index=ignore_index, reduction="none")
+    ce = pixel_nll(logits, target, ignore_index)
     weight = 1.0 + alpha * (boundary > 0).to(ce.dtype)
     return (weight * ce).mean()
 

@@ -21,6 +21,7 @@ from training.losses import (
     balanced_edge_loss,
     boundary_weighted_ce,
     cross_entropy,
+    pixel_nll,
     raise_if_non_finite,
     resize_logits,
 )
@@ -52,7 +53,7 @@ def boundary_attention_loss(logits: Tensor, target: Tensor, boundary: Tensor,
         raise InputError(f"boundary_attention_loss: boundary shape {tuple(boundary.shape)} "
                          f"!= target shape {tuple(target.shape)}")
     logits = resize_logits(logits, target.shape[-2:])
-    ce = F.cross_entropy(logits, target.long(), ignore_index=ignore_index, reduction="none")
+    ce = pixel_nll(logits, target, ignore_index)
     edge = (boundary > 0).to(ce.dtype)
     per_image = (edge * ce).flatten(1).sum(1) / (edge.flatten(1).sum(1) + 1)
     return per_image.mean()

@@ -5,6 +5,7 @@ NumPy + OpenCV only: the on-device side reads datasets for validation and parity
 
 from __future__ import annotations
 
+import io
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,24 @@ def read_gray(path: Path) -> np.ndarray:
             raise SampleError(path, f"expected a single-channel map, got {array.shape[2]} differing channels")
         array = array[:, :, 0]
     return np.ascontiguousarray(array)
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A label PNG as class ids: palette PNGs give their indices (OpenCV would expand them to colours)."""
+    from PIL import Image, UnidentifiedImageError
+
+    data = read_file_bytes(path)
+    try:
+        with Image.open(io.BytesIO(data.tobytes())) as image:
+            mode = image.mode
+            array = np.asarray(image) if mode in ("P", "L") else None
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise SampleError(path, f"cannot decode mask (corrupt, truncated or not an image: {exc})") from exc
+    if array is None:
+        if mode not in ("RGB", "RGBA", "LA"):
+            raise SampleError(path, f"expected an 8-bit id or palette PNG, got PIL mode {mode!r}")
+        return read_gray(path)  # grey saved as RGB: accepted only when the channels agree
+    return np.ascontiguousarray(array, dtype=np.uint8)
 
 
 def check_label(

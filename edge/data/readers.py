@@ -6,10 +6,12 @@
   ``g_partition.py`` (no ``dataset.json``).
 * ``lapa``: LaPa as released, with 106-point landmarks.
 * ``helen``: Smith et al.'s "SmithCVPR2013_dataset_resized", soft maps turned hard by argmax.
+* ``folder``: any images folder with a masks folder of class ids and a named schema; users' own data.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -21,14 +23,16 @@ from edge.data.base import (
     Sample,
     SampleError,
     natural_sorted,
+    check_label,
     read_gray,
     read_image,
+    read_mask,
     read_pair,
     require_dir,
     stems,
 )
-from edge.errors import DataError, UnknownNameError
-from edge.schemas import LabelSchema, get_schema
+from edge.errors import ConfigError, DataError, UnknownNameError
+from edge.schemas import IGNORE_INDEX, LabelSchema, get_schema, list_schemas
 
 DATASET_FILE = "dataset.json"
 
@@ -202,21 +206,110 @@ class HelenReader(FaceParsingReader):
         return np.argmax(np.stack(maps), axis=0).astype(np.uint8)
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# The share of an unsplit folder that is val. Fixed once, never tuned: a name's split is a hash of
+# the name alone, so adding or removing files never moves the others between train and val.
+FOLDER_VAL_FRACTION = 1 / 8
+
+
+def hashed_split(name: str) -> str:
+    """``val`` for about ``FOLDER_VAL_FRACTION`` of all names, ``train`` for the rest."""
+    value = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") / 2**32
+    return "val" if value < FOLDER_VAL_FRACTION else "train"
+
+
+class FolderReader(FaceParsingReader):
+    """Users' own data: images, masks holding class ids (palette PNGs read as ids) and a schema.
+
+    Either ``ROOT/{split}/images`` + ``ROOT/{split}/masks`` (the folder's own splits), or
+    ``ROOT/images`` + ``ROOT/masks`` split by ``hashed_split`` (no test split). A folder without
+    masks is unlabelled: every label pixel is ignore (255) and all images are ``train``.
+    """
+
+    layout = ("ROOT/images/NAME.{jpg,png} + ROOT/masks/NAME.png, or ROOT/{train,val,test}/images + masks/; "
+              "no masks folder = unlabelled images (also images directly in ROOT)")
+
+    def __init__(self, root: str | Path, split: str, schema: str):
+        self.schema = get_schema(schema)
+        super().__init__(root, split)
+
+    @property
+    def labelled(self) -> bool:
+        return self.mask_dir is not None
+
+    def _list_names(self) -> list[str]:
+        split_dir = self.root / self.split
+        if (split_dir / "images").is_dir():
+            base, own_splits = split_dir, True
+        elif any((self.root / s / "images").is_dir() for s in ("train", "val", "test")):
+            raise DataError(f"{self.root} has no {self.split}/images folder. Expected layout: {self.layout}")
+        else:
+            base, own_splits = self.root, False
+        self.image_dir = base / "images" if (base / "images").is_dir() else base
+        self.mask_dir = base / "masks" if (base / "masks").is_dir() else None
+        images = {p.stem: p for p in sorted(self.image_dir.iterdir())
+                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith(".")}
+        if not images:
+            raise DataError(f"{self.image_dir} holds no images (*.jpg, *.png). Expected layout: {self.layout}")
+        self._images = images
+        names = set(images) | (stems(self.mask_dir, ".png") if self.mask_dir else set())
+        if own_splits:
+            return natural_sorted(names)
+        if self.mask_dir is None:
+            if self.split != "train":
+                raise DataError(f"{self.root} holds unlabelled images: it has only a train split, not "
+                                f"{self.split!r}")
+            return natural_sorted(names)
+        if self.split == "test":
+            raise DataError(f"{self.root} has no splits of its own, so edgeparse splits it into train and val "
+                            "(by a hash of each name); there is no test split")
+        return natural_sorted(n for n in names if hashed_split(n) == self.split)
+
+    def _read(self, name: str) -> Sample:
+        image_path = self._images.get(name, self.image_dir / f"{name}.jpg")
+        if self.mask_dir is None:
+            image = read_image(image_path)
+            return Sample(image=image, label=np.full(image.shape[:2], IGNORE_INDEX, np.uint8), name=name)
+        mask_path = self.mask_dir / f"{name}.png"
+        if not image_path.is_file():
+            raise SampleError(mask_path, f"mask has no matching image (expected {image_path})")
+        if not mask_path.is_file():
+            raise SampleError(image_path, f"image has no matching mask (expected {mask_path})")
+        image = read_image(image_path)
+        label = read_mask(mask_path)
+        check_label(label, image.shape, self.schema, mask_path, image_path)
+        return Sample(image=image, label=label, name=name)
+
+
 _FORMATS: dict[str, Callable[[Path, str], FaceParsingReader]] = {
     "prepared": PreparedReader,
     "celebamask_hq": CelebAMaskHQReader,
     "lapa": LapaReader,
     "helen": HelenReader,
 }
+FOLDER_FORMAT = "folder"
 
 
 def list_formats() -> list[str]:
-    return sorted(_FORMATS)
+    return sorted([*_FORMATS, FOLDER_FORMAT])
 
 
-def open_dataset(fmt: str, root: str | Path, split: str) -> FaceParsingReader:
-    """Open one split of a dataset folder; ``fmt`` is one of ``list_formats()``."""
+def open_dataset(fmt: str, root: str | Path, split: str, schema: str | None = None) -> FaceParsingReader:
+    """Open one split of a dataset folder; ``fmt`` is one of ``list_formats()``.
+
+    ``schema`` names the label schema of a ``folder`` dataset (required there); the other
+    formats carry their own and refuse a different one.
+    """
     key = fmt.replace("-", "_").lower()
+    if key == FOLDER_FORMAT:
+        if not schema:
+            raise ConfigError(f"the folder format needs a label schema (data.schema), one of: "
+                              f"{', '.join(list_schemas())}")
+        return FolderReader(Path(root), split, schema)
     if key not in _FORMATS:
-        raise UnknownNameError("dataset format", fmt, _FORMATS)
-    return _FORMATS[key](Path(root), split)
+        raise UnknownNameError("dataset format", fmt, list_formats())
+    reader = _FORMATS[key](Path(root), split)
+    if schema and get_schema(schema).name != reader.schema.name:
+        raise ConfigError(f"a {key} dataset holds {reader.schema.name!r} labels, not {schema!r}; "
+                          "remove the schema or use data.format=folder")
+    return reader

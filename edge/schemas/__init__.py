@@ -103,29 +103,49 @@ def get_schema(name: str) -> LabelSchema:
 
 
 @cache
-def class_mapping(src: str, dst: str) -> np.ndarray:
-    """A 256-entry uint8 lookup table from ``src`` ids to ``dst`` ids (255 = ignore).
+def label_sets(src: str, dst: str) -> tuple[tuple[int, ...], ...]:
+    """For each ``src`` class, the ``dst`` classes it may be: one id (an exact mapping), several
+    (a partial label: the pixel is one of them, which one is unknown) or none (``ignore``).
 
     Identity when ``src == dst``. Raises ``ConfigError`` when no mapping is defined.
     """
     s, d = get_schema(src), get_schema(dst)
-    lut = np.full(256, IGNORE_INDEX, dtype=np.uint8)
     if s.name == d.name:
-        lut[: s.num_classes] = np.arange(s.num_classes)
-        return lut
+        return tuple((i,) for i in range(s.num_classes))
     mappings = _load()["mappings"]
     key = f"{s.name}->{d.name}"
     if key not in mappings:
         known = ", ".join(sorted(mappings))
         raise ConfigError(f"no label mapping from {s.name!r} to {d.name!r}. Defined mappings: {known}")
     explicit = mappings[key] or {}
-    for src_id, cls_name in enumerate(s.class_names):
+    unknown = sorted(set(explicit) - set(s.class_names))
+    if unknown:
+        raise ConfigError(f"mapping {key}: source classes {unknown} are not in {s.name!r}")
+    sets = []
+    for cls_name in s.class_names:
         target = explicit.get(cls_name, cls_name)
-        if target == "ignore":
-            continue
-        if target not in d.class_names:
-            raise ConfigError(f"mapping {key}: class {cls_name!r} has no counterpart {target!r} in {d.name!r}")
-        lut[src_id] = d.class_names.index(target)
+        names = [] if target == "ignore" else [target] if isinstance(target, str) else list(target)
+        missing = [n for n in names if n not in d.class_names]
+        if missing:
+            raise ConfigError(f"mapping {key}: class {cls_name!r} has no counterpart {missing} in {d.name!r}")
+        sets.append(tuple(d.class_names.index(n) for n in names))
+    return tuple(sets)
+
+
+@cache
+def class_mapping(src: str, dst: str) -> np.ndarray:
+    """A 256-entry uint8 lookup table from ``src`` ids to ``dst`` ids (255 = ignore).
+
+    Raises ``ConfigError`` when no mapping is defined or when it holds partial labels
+    (a class that maps to several targets has no single id: use ``label_sets``).
+    """
+    lut = np.full(256, IGNORE_INDEX, dtype=np.uint8)
+    for src_id, targets in enumerate(label_sets(src, dst)):
+        if len(targets) > 1:
+            raise ConfigError(f"mapping {src}->{dst} maps class {get_schema(src).class_names[src_id]!r} to "
+                              f"several classes (a partial label): it has no one-to-one label map")
+        if targets:
+            lut[src_id] = targets[0]
     return lut
 
 

@@ -1,15 +1,21 @@
 """Turn a ``DataCfg`` into sample sources and data loaders."""
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from torch.utils.data import DataLoader
 
 from edge.data import open_dataset
-from edge.errors import ConfigError
+from edge.errors import ConfigError, DataError
 from training.config import DataCfg
 from training.data.augment import Augmenter
+from training.data.mixed import MixedSource, SourcePart
 from training.data.synthetic import SyntheticFaces
 from training.data.torch_dataset import EpochSampler, SampleSource, SegmentationDataset
 from training.distributed import DistInfo
+
+log = logging.getLogger(__name__)
 
 
 def limit_worker_threads(worker_id: int) -> None:
@@ -23,7 +29,26 @@ def limit_worker_threads(worker_id: int) -> None:
 
 
 def build_source(cfg: DataCfg, split: str) -> SampleSource:
-    """The samples of one split: synthetic faces, or a real dataset on disk."""
+    """The samples of one split: synthetic faces or a dataset on disk, plus ``extra_train``
+    datasets on the train split."""
+    primary = _primary_source(cfg, split)
+    if split != cfg.train_split or not cfg.extra_train:
+        return primary
+    extras = [SourcePart(_open(e.format, e.root, e.split, e.schema), e.repeat) for e in cfg.extra_train]
+    mixed = MixedSource([SourcePart(primary, 1.0), *extras], primary.schema)
+    log.info("training mix: %s", mixed.describe())
+    return mixed
+
+
+def _open(fmt: str, root: str, split: str, schema: str) -> SampleSource:
+    if not Path(root).is_dir():
+        hint = (" (recipes find the real face data at ../shared/data, beside the repository: see its README)"
+                if "shared/data" in Path(root).as_posix() else "")
+        raise DataError(f"dataset folder {root} does not exist{hint}")
+    return open_dataset(fmt, root, split, schema if fmt == "folder" else None)
+
+
+def _primary_source(cfg: DataCfg, split: str) -> SampleSource:
     if cfg.format == "synthetic":
         train = split == cfg.train_split
         return SyntheticFaces(
@@ -34,7 +59,7 @@ def build_source(cfg: DataCfg, split: str) -> SampleSource:
         )
     if not cfg.root:
         raise ConfigError(f"data.root is required for data.format={cfg.format!r} (the dataset folder)")
-    return open_dataset(cfg.format, cfg.root, split)
+    return _open(cfg.format, cfg.root, split, cfg.schema)
 
 
 def build_loader(cfg: DataCfg, split: str, batch_size: int, seed: int, info: DistInfo,

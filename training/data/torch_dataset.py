@@ -42,6 +42,9 @@ class SegmentationDataset(Dataset):
             raise UnknownNameError("boundary", boundary, BOUNDARY_GT)
         self.source, self.size, self.augmenter, self.seed = source, (size, size), augmenter, seed
         self.boundary_gt = BOUNDARY_GT[boundary]  # computed on the augmented label at the training size
+        # Mixed sources hold partial-label ids; the loss reads them as bitmask codes.
+        partial = getattr(source, "partial", None)
+        self.label_codes = partial.label_codes() if partial is not None else None
 
     def __len__(self) -> int:
         return len(self.source)
@@ -54,9 +57,10 @@ class SegmentationDataset(Dataset):
         if self.augmenter is not None:
             rng = np.random.default_rng([self.seed, epoch, index])
             image, label = self.augmenter(image, label, rng)
+        target = self.label_codes[label] if self.label_codes is not None else label.astype(np.int64)
         return {
             "image": torch.from_numpy(normalize(image)),
-            "label": torch.from_numpy(label.astype(np.int64)),
+            "label": torch.from_numpy(target),
             "boundary": torch.from_numpy(self.boundary_gt(label).astype(np.float32)),
             "index": index,
             "epoch": epoch,

@@ -10,10 +10,11 @@ Geometry lives in "face units": origin at the face centre, 1 unit = half the fac
 width, v pointing down. Features are projected onto a turned unit sphere to fake yaw,
 then one affine map (scale, in-plane rotation, translation) takes them to pixels.
 
-Left/right convention: ``l_eye``/``l_brow``/``l_ear`` are the parts on the IMAGE's
-left (smaller x) of an upright face, i.e. the subject's right. A horizontal flip with
-``schema.flip_lut()`` keeps this true: mirroring moves a part to the other side of
-the image and the flip pairs swap its id to match.
+Left/right convention, CelebAMask-HQ's: ``l_eye``/``l_brow``/``l_ear`` are the
+SUBJECT's left, which is the image's right (larger x) of an upright, frontal face
+(measured on real CelebAMask-HQ masks, ``tests/edge/data/test_left_right.py``). A
+horizontal flip with ``schema.flip_lut()`` keeps this true: mirroring moves a part to
+the other side of the image and the flip pairs swap its id to match.
 """
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ CELEBA_ID = {name: i for i, name in enumerate(get_schema("celebamask_hq").class_
 LENS, FRAME = 1, 2  # values of the glasses map
 
 _SUBPIXEL = 4  # cv2 drawing shift: coordinates carry 4 fractional bits
-_SIDES = ((-1.0, "l"), (1.0, "r"))  # (u sign, class prefix): l_* parts lie on the image left
+# (u sign, class prefix): u > 0 is the image right, where the subject's left (l_*) parts lie.
+# Image-left side first, so a seed paints the same pixels as before the convention fix.
+_SIDES = ((-1.0, "r"), (1.0, "l"))
 
 
 def color(rgb) -> tuple[int, int, int]:

@@ -3,8 +3,8 @@
 NumPy + OpenCV only (no torch). ``face_painter`` paints each face into an RGB image
 and a CelebAMask-HQ label map at once; this module adds the background and camera,
 and derives the requested schema from that map by the visible-surface rule
-(``_VISIBLE_AS``). Synthetic labels never hold 255. Left/right follows the image
-side (``l_*`` on the image left), as documented in ``face_painter``.
+(``_VISIBLE_AS``). Synthetic labels never hold 255. Left/right is CelebAMask-HQ's:
+``l_*`` is the subject's left, on the image right, as documented in ``face_painter``.
 """
 from __future__ import annotations
 

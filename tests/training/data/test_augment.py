@@ -48,13 +48,13 @@ def test_flip_mirrors_both_and_swaps_left_right_ids():
     cfg = AugmentConfig(flip_prob=1.0, rotate_prob=0.0, scale_range=(1.0, 1.0), **NO_JITTER)
     l_eye, r_eye, skin = SCHEMA.index("l_eye"), SCHEMA.index("r_eye"), SCHEMA.index("skin")
     label = np.full((32, 32), skin, np.uint8)
-    label[10:14, 4:10] = l_eye  # image-left eye
+    label[10:14, 22:28] = l_eye  # the subject's left eye, on the image right (CelebAMask-HQ's convention)
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
     out_image, out_label = Augmenter(cfg, SCHEMA)(image, label, rng)
     assert np.array_equal(out_image, image[:, ::-1])
     assert np.array_equal(out_label, SCHEMA.flip_lut()[label[:, ::-1]])
-    assert np.all(out_label[10:14, 22:28] == r_eye) and not np.any(out_label == l_eye)
+    assert np.all(out_label[10:14, 4:10] == r_eye) and not np.any(out_label == l_eye)
 
 
 def test_pixels_from_outside_the_frame_are_ignore_in_the_label_and_black_in_the_image():

@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
     from torch.utils.data import DataLoader
 
@@ -18,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a .pt written by edgeparse train")
     parser.add_argument("--split", default="val", help="split to score (default: val)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="data overrides on the checkpoint's recipe, e.g. data.format=lapa data.root=/data/LaPa")
+                        help="data overrides on the checkpoint's recipe, e.g. data.format=lapa data.root=/data/LaPa; "
+                             "a dataset in a coarser schema is scored through the schema mapping, e.g. "
+                             "data.root=../shared/data/lfw_parts data.schema=lfw_parts")
     parser.add_argument("--json", metavar="PATH", help="also write the metrics as JSON")
 
 
@@ -26,8 +29,15 @@ def load_for_evaluation(checkpoint: str, overrides: list[str], split: str = "val
                         ) -> tuple[torch.nn.Module, DataLoader, RecipeCfg, LabelSchema]:
     """The model of ``checkpoint`` and a loader over ``split`` of its recipe's data (with dotted
     ``overrides``); raises ``DataError`` when the dataset's schema is not the checkpoint's."""
+    model, loader, cfg, schema, data_schema = _load(checkpoint, overrides, split)
+    if data_schema.class_names != schema.class_names:
+        raise DataError(f"dataset schema {data_schema.name!r} does not match the checkpoint's {schema.name!r}")
+    return model, loader, cfg, schema
+
+
+def _load(checkpoint: str, overrides: list[str], split: str
+          ) -> tuple[torch.nn.Module, DataLoader, RecipeCfg, LabelSchema, LabelSchema]:
     from edge.config import apply_overrides, from_dict
-    from edge.errors import DataError
     from training.checkpoint import build_model_from_checkpoint, load_checkpoint, schema_of
     from training.config import RecipeCfg
     from training.data.factory import build_loader
@@ -36,20 +46,37 @@ def load_for_evaluation(checkpoint: str, overrides: list[str], split: str = "val
     payload = load_checkpoint(checkpoint)
     cfg = from_dict(RecipeCfg, apply_overrides(payload["config"], overrides))
     loader, _, source = build_loader(cfg.data, split, cfg.train.batch_size, cfg.train.seed, DistInfo(), train=False)
-    schema = schema_of(payload)
-    if source.schema.class_names != schema.class_names:
-        raise DataError(f"dataset schema {source.schema.name!r} does not match the checkpoint's {schema.name!r}")
-    return build_model_from_checkpoint(payload), loader, cfg, schema
+    return build_model_from_checkpoint(payload), loader, cfg, schema_of(payload), source.schema
 
 
 def evaluate_checkpoint(checkpoint: str, overrides: list[str], split: str = "val"
                         ) -> tuple[MetricSummary, RecipeCfg, LabelSchema]:
-    """Score ``checkpoint`` on ``split`` of its own recipe's data (with dotted ``overrides``)."""
+    """Score ``checkpoint`` on ``split`` of its own recipe's data (with dotted ``overrides``), in the
+    dataset's schema: the checkpoint's own, or a coarser one it maps onto one-to-one."""
     from training.distributed import DistInfo
     from training.evaluate import evaluate
 
-    model, loader, cfg, schema = load_for_evaluation(checkpoint, overrides, split)
-    return evaluate(model, loader, schema.num_classes, DistInfo()).summary(schema), cfg, schema
+    model, loader, cfg, schema, data_schema = _load(checkpoint, overrides, split)
+    mapping = None if data_schema.name == schema.name else _prediction_map(schema.name, data_schema.name)
+    matrix = evaluate(model, loader, data_schema.num_classes, DistInfo(), prediction_map=mapping)
+    return matrix.summary(data_schema), cfg, data_schema
+
+
+def _prediction_map(model_schema: str, data_schema: str) -> np.ndarray:
+    """The table that turns a model's predictions into the dataset's (coarser) labels."""
+    from edge.errors import ConfigError, DataError
+    from edge.schemas import class_mapping, get_schema
+
+    try:
+        mapping = class_mapping(model_schema, data_schema)
+    except ConfigError as exc:
+        raise DataError(f"dataset schema {data_schema!r} does not match the checkpoint's {model_schema!r}, and "
+                        f"predictions cannot be translated: {exc}") from exc
+    if (mapping[: get_schema(model_schema).num_classes] == 255).any():
+        raise DataError(f"dataset schema {data_schema!r} does not match the checkpoint's {model_schema!r}, and "
+                        f"the mapping {model_schema}->{data_schema} drops classes, whose predictions could not "
+                        "be scored; scoring needs a mapping that gives every predicted class a home")
+    return mapping
 
 
 def run(args: argparse.Namespace) -> int:

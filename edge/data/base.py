@@ -164,6 +164,8 @@ class FaceParsingReader(ABC):
     layout: str = ""
 
     def __init__(self, root: str | Path, split: str):
+        # (path, reason) of files that belong to no sample, e.g. a mask without its image.
+        self.orphans: list[tuple[str, str]] = []
         self.root = Path(root)
         self.split = check_split(split)
         if not self.root.is_dir():

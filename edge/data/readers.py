@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from edge.data.base import (
 )
 from edge.errors import ConfigError, DataError, UnknownNameError
 from edge.schemas import IGNORE_INDEX, LabelSchema, get_schema, list_schemas
+
+log = logging.getLogger(__name__)
 
 DATASET_FILE = "dataset.json"
 
@@ -252,7 +255,18 @@ class FolderReader(FaceParsingReader):
         if not images:
             raise DataError(f"{self.image_dir} holds no images (*.jpg, *.png). Expected layout: {self.layout}")
         self._images = images
-        names = set(images) | (stems(self.mask_dir, ".png") if self.mask_dir else set())
+        names = set(images)
+        if self.mask_dir is not None:
+            masks = stems(self.mask_dir, ".png")
+            # A file without its partner is no sample: listed as bad (``data check`` exits non-zero),
+            # warned about once here, and left out rather than failing a long run at its first batch.
+            self.orphans = [(str(self.mask_dir / f"{n}.png"), "mask has no matching image") for n in sorted(masks - names)]
+            self.orphans += [(str(images[n]), "image has no matching mask") for n in sorted(names - masks)]
+            names &= masks
+        if not own_splits and self.mask_dir is not None:
+            self.orphans = [o for o in self.orphans if hashed_split(Path(o[0]).stem) == self.split]
+        for path, reason in self.orphans:
+            log.warning("%s: %s; left out (run `edgeparse data check` for the full list)", path, reason)
         if own_splits:
             return natural_sorted(names)
         if self.mask_dir is None:
@@ -266,18 +280,12 @@ class FolderReader(FaceParsingReader):
         return natural_sorted(n for n in names if hashed_split(n) == self.split)
 
     def _read(self, name: str) -> Sample:
-        image_path = self._images.get(name, self.image_dir / f"{name}.jpg")
+        image = read_image(self._images[name])
         if self.mask_dir is None:
-            image = read_image(image_path)
             return Sample(image=image, label=np.full(image.shape[:2], IGNORE_INDEX, np.uint8), name=name)
         mask_path = self.mask_dir / f"{name}.png"
-        if not image_path.is_file():
-            raise SampleError(mask_path, f"mask has no matching image (expected {image_path})")
-        if not mask_path.is_file():
-            raise SampleError(image_path, f"image has no matching mask (expected {mask_path})")
-        image = read_image(image_path)
         label = read_mask(mask_path)
-        check_label(label, image.shape, self.schema, mask_path, image_path)
+        check_label(label, image.shape, self.schema, mask_path, self._images[name])
         return Sample(image=image, label=label, name=name)
 
 

@@ -35,10 +35,11 @@ def scan(
     """Read every sample of ``reader``.
 
     Without ``skip_bad`` the first bad sample raises its ``SampleError``; with it, bad
-    samples are collected in the report and the good indices returned. ``visit`` is
+    samples are collected in the report and the good indices returned. Files the reader found
+    without a partner (``reader.orphans``) are always in ``bad``. ``visit`` is
     called with each good sample (e.g. to gather statistics in the same pass).
     """
-    report = ScanReport(total=len(reader))
+    report = ScanReport(total=len(reader), bad=list(reader.orphans))
     desc = f"scan {reader.root.name}/{reader.split}"
     for index in tqdm(range(len(reader)), desc=desc, unit="img", disable=not progress):
         try:

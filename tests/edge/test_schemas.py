@@ -71,3 +71,25 @@ def test_schema_dict_round_trip():
     assert again.class_names == schema.class_names and again.merged_sets == schema.merged_sets
     with pytest.raises(ConfigError):
         LabelSchema.from_dict({"name": "x"})
+
+
+def test_lfw_parts_maps_onto_celebamask_hq_as_partial_labels():
+    from edge.schemas import label_sets
+
+    celeba = get_schema("celebamask_hq")
+    background, face, hair = label_sets("lfw_parts", "celebamask_hq")
+    assert hair == (celeba.index("hair"),)
+    assert celeba.index("skin") in face and celeba.index("l_lip") in face and celeba.index("hair") not in face
+    # Ears are ambiguous in LFW: allowed in both face and background, so LFW does not constrain them.
+    assert celeba.index("l_ear") in face and celeba.index("l_ear") in background
+
+
+def test_a_partial_mapping_has_no_one_to_one_label_map():
+    with pytest.raises(ConfigError, match="partial label"):
+        class_mapping("lfw_parts", "celebamask_hq")
+
+
+def test_every_celebamask_class_has_a_coarse_lfw_home_for_scoring():
+    lut = class_mapping("celebamask_hq", "lfw_parts")
+    assert (lut[:19] != 255).all()
+    assert lut[get_schema("celebamask_hq").index("hair")] == get_schema("lfw_parts").index("hair")

@@ -25,3 +25,12 @@ def test_a_dataset_on_another_schema_is_refused(tiny_lapa_checkpoint):
     checkpoint = tiny_lapa_checkpoint
     with pytest.raises(DataError, match="does not match the checkpoint's 'lapa'"):
         evaluate_checkpoint(str(checkpoint), ["data.schema=celebamask_hq"])
+
+
+def test_a_fine_model_is_scored_on_coarse_labels_through_a_total_mapping():
+    from training.evaluate_cmd import _prediction_map
+
+    table = _prediction_map("celebamask_hq", "lfw_parts")
+    assert table[13] == 2 and table[1] == 1 and table[18] == 0  # hair, skin -> face, cloth -> background
+    with pytest.raises(DataError, match="drops classes"):
+        _prediction_map("celebamask_hq", "lapa")  # hat, ears, ... have no LaPa home

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
 from edge.data import SPLITS, Sample, list_formats, open_dataset, scan
+from edge.data.readers import FOLDER_FORMAT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("format", metavar="FORMAT", help=f"dataset layout: {', '.join(list_formats())}")
     parser.add_argument("root", metavar="ROOT", help="dataset folder")
+    parser.add_argument("--schema", help="label schema of a 'folder' dataset, e.g. celebamask_hq or lfw_parts")
     parser.add_argument(
         "--split",
         action="append",
@@ -35,8 +38,8 @@ class _Stats:
         self.presence[np.unique(sample.label)] += 1
 
 
-def _check_split(fmt: str, root: str, split: str, skip_bad: bool) -> int:
-    reader = open_dataset(fmt, root, split)
+def _check_split(fmt: str, root: str, split: str, skip_bad: bool, schema: str | None) -> int:
+    reader = open_dataset(fmt, root, split, schema)
     stats = _Stats()
     report = scan(reader, skip_bad=skip_bad, progress=True, visit=stats)
     print(f"{split}: {len(report.good)}/{report.total} samples read cleanly (schema {reader.schema.name})")
@@ -50,8 +53,20 @@ def _check_split(fmt: str, root: str, split: str, skip_bad: bool) -> int:
     return len(report.bad)
 
 
+def _splits_of(fmt: str, root: str) -> tuple[str, ...]:
+    """Every split, except those a folder dataset does not have (no test split without its own)."""
+    if fmt != FOLDER_FORMAT:
+        return SPLITS
+    own = tuple(s for s in SPLITS if (Path(root) / s / "images").is_dir())
+    if own:
+        return own
+    has_masks = (Path(root) / "masks").is_dir()
+    return ("train", "val") if has_masks else ("train",)
+
+
 def run(args: argparse.Namespace) -> int:
-    bad = sum(_check_split(args.format, args.root, split, args.skip_bad) for split in args.split or SPLITS)
+    splits = args.split or _splits_of(args.format, args.root)
+    bad = sum(_check_split(args.format, args.root, split, args.skip_bad, args.schema) for split in splits)
     if bad:
         print(f"{bad} bad samples found")
     return 1 if bad else 0

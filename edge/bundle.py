@@ -42,7 +42,11 @@ GENERIC_HINT = "rebuild the bundle with the command that made it (or copy the wh
 
 Target = Literal["onnx", "cpu", "mobile", "jetson"]
 BackendName = Literal["onnxruntime", "openvino", "litert", "tensorrt"]
-Precision = Literal["fp32", "fp16", "int8"]
+# The one list of bundle precisions (targets.formats.PRECISIONS is this tuple).
+Precision = Literal["fp32", "fp16", "bf16", "int8"]
+# The arithmetic precision a backend is told to run with and must report back (OpenVINO's
+# INFERENCE_PRECISION_HINT): without it OpenVINO runs bf16 on every CPU with native bf16.
+InferencePrecision = Literal["f32", "bf16"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,9 @@ class SourceCheckpoint:
 class Manifest:
     """``manifest.json``. ``artifacts`` maps relative paths to sha256; the first entry is
     the file the backend loads, the others its side files. ``build_command`` is what made
-    the bundle, quoted in every error that asks for a rebuild."""
+    the bundle, quoted in every error that asks for a rebuild. ``inference_precision`` is the
+    arithmetic precision the runner must pin and read back ("f32", "bf16"); None for backends
+    that have no such setting (the runner refuses one it cannot apply)."""
 
     name: str
     target: Target
@@ -105,6 +111,7 @@ class Manifest:
     tool_versions: dict[str, str] = field(default_factory=dict)
     parity_thresholds: ParityThresholds = field(default_factory=ParityThresholds)
     quantization: dict[str, Any] = field(default_factory=dict)
+    inference_precision: InferencePrecision | None = None
     notes: str = ""
     format_version: int = FORMAT_VERSION
 
@@ -248,6 +255,7 @@ def write_bundle(
     tool_versions: dict[str, str] | None = None,
     parity_thresholds: ParityThresholds | None = None,
     quantization: dict[str, Any] | None = None,
+    inference_precision: str | None = None,
     notes: str = "",
 ) -> Path:
     """Copy ``artifacts`` (model file first) into ``out_dir`` and write the manifest and
@@ -271,7 +279,7 @@ def write_bundle(
         "backend_version": backend_version, "build_command": build_command,
         "tool_versions": tool_versions or {},
         "parity_thresholds": dataclasses.asdict(parity_thresholds or ParityThresholds()),
-        "quantization": quantization or {}, "notes": notes,
+        "quantization": quantization or {}, "inference_precision": inference_precision, "notes": notes,
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     manifest = _parse_manifest(fields, where="write_bundle", hint="check the arguments")

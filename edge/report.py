@@ -25,15 +25,20 @@ SYMBOLS = {"ok": "✅", "parity_failed": "❌", "export_failed": "❌",
            "unavailable": "⚠", "skipped": "⚠"}
 LEGEND = ("✅ ok: parity within limits  ❌ parity_failed / export_failed  "
           "⚠ unavailable (backend not installed) / skipped;  Δ = candidate − FP32 reference, in points")
-COLUMNS = ("format", "precision", "status", "size_mb", "miou", "delta_miou", "worst_class_delta_f1",
-           "agreement_pct", "latency_p50_ms", "latency_p99_ms", "fps", "reason")
-HEADERS = ("Format", "Precision", "Status", "Size MB", "mIoU", "ΔmIoU", "worst ΔF1", "Agree %",
-           "p50 ms", "p99 ms", "FPS", "Reason")
+COLUMNS = ("format", "precision", "inference", "status", "size_mb", "miou", "delta_miou",
+           "worst_class_delta_f1", "agreement_pct", "latency_p50_ms", "latency_p99_ms", "fps",
+           "speedup_vs_fp32", "reason")
+HEADERS = ("Format", "Precision", "Inference req/applied", "Status", "Size MB", "mIoU", "ΔmIoU",
+           "worst ΔF1", "Agree %", "p50 ms", "p99 ms", "FPS", "× fp32", "Reason")
 
 
 @dataclass(frozen=True)
 class BenchmarkRow:
-    """Scores in %, deltas in percentage points; None where not measured."""
+    """Scores in %, deltas in percentage points; None where not measured.
+
+    ``inference_precision`` is the arithmetic the bundle asks its backend for (manifest) and
+    ``applied_precision`` what the backend reported back; ``speedup_vs_fp32`` is the p50 latency
+    of the same format's fp32 row divided by this row's (> 1: faster)."""
 
     format: str
     precision: str
@@ -47,10 +52,18 @@ class BenchmarkRow:
     latency_p99_ms: float | None = None
     fps: float | None = None
     reason: str = ""
+    inference_precision: str | None = None
+    applied_precision: str | None = None
+    speedup_vs_fp32: float | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ConfigError(f"unknown row status {self.status!r}; valid: {', '.join(STATUSES)}")
+
+    @property
+    def inference(self) -> str:
+        """Requested/applied arithmetic precision, "-" where not pinned or not run."""
+        return f"{self.inference_precision or '-'}/{self.applied_precision or '-'}"
 
 
 @dataclass(frozen=True)
@@ -70,12 +83,16 @@ def command_block(args: argparse.Namespace) -> dict[str, Any]:
     return {"argv": ["edgeparse", *sys.argv[1:]], "options": options}
 
 
-def make_row(bundle: Bundle, parity: ParityResult | None = None,
-             bench: BenchResult | None = None) -> BenchmarkRow:
-    """The row of one bundle from whichever of parity and benchmark ran."""
+def make_row(bundle: Bundle, parity: ParityResult | None = None, bench: BenchResult | None = None,
+             runner_settings: dict[str, Any] | None = None) -> BenchmarkRow:
+    """The row of one bundle from whichever of parity and benchmark ran; ``runner_settings``
+    (``runner.applied_settings()``, taken from ``bench`` when not given) gives the applied precision."""
     m = bundle.manifest
+    if runner_settings is None and bench is not None:
+        runner_settings = bench.settings["runner"]
     values: dict[str, Any] = {"format": m.backend, "precision": m.precision, "size_mb": bundle.size_mb,
-                              "status": "ok"}
+                              "status": "ok", "inference_precision": m.inference_precision,
+                              "applied_precision": (runner_settings or {}).get("inference_precision_applied")}
     if parity is not None:
         worst = parity.worst_class
         values.update(miou=parity.candidate_miou, delta_miou=parity.delta_miou_pts,
@@ -93,6 +110,13 @@ def make_row(bundle: Bundle, parity: ParityResult | None = None,
     return BenchmarkRow(**{k: _none_if_nan(v) for k, v in values.items()})
 
 
+def with_speedups(rows: list[BenchmarkRow]) -> list[BenchmarkRow]:
+    """``rows`` with ``speedup_vs_fp32`` set wherever the same format has a timed fp32 row."""
+    fp32_ms = {r.format: r.latency_p50_ms for r in rows if r.precision == "fp32" and r.latency_p50_ms}
+    return [dataclasses.replace(r, speedup_vs_fp32=fp32_ms[r.format] / r.latency_p50_ms)
+            if r.format in fp32_ms and r.latency_p50_ms else r for r in rows]
+
+
 def _none_if_nan(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
@@ -105,6 +129,8 @@ def _cell(row: BenchmarkRow, column: str, symbols: bool) -> str:
         return "-"
     if column in ("delta_miou", "worst_class_delta_f1"):
         return f"{value:+.2f}"
+    if column == "speedup_vs_fp32":
+        return f"{value:.2f}×"
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 

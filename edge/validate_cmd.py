@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
                                  thresholds=_thresholds(args, bundle), progress=True)
         settings = {"runner": runner.applied_settings()}
     print(format_parity_table(result))
-    rows = [make_row(bundle, parity=result)]
+    row = make_row(bundle, parity=result, runner_settings=settings["runner"])
+    print(f"inference precision (requested/applied): {row.inference}")
+    rows = [row]
     if args.json:
         write_json(args.json, Report(command_block(args), settings, rows, {"parity": result.to_dict()}))
     if args.markdown:

@@ -105,8 +105,10 @@ def score_onnx(path: str | Path, data: EvalSet, backend: str = EXACT_QDQ,
         raise UnknownNameError("eval backend", backend, EVAL_BACKENDS)
     spec = TensorSpec("input", tuple(data.images[0].shape), "float32")
     runner = ExactQdqOrtRunner if backend == EXACT_QDQ else runner_class(backend)
+    # The float parts run f32 wherever the backend can pin it (OpenVINO picks bf16 on bf16 CPUs).
+    pinned = "f32" if "f32" in runner.inference_precisions else None
     matrix = ConfusionMatrix(data.schema.num_classes)
-    with runner(path, spec, threads=threads) as active:
+    with runner(path, spec, threads=threads, inference_precision=pinned) as active:
         for image, label in tqdm(zip(data.images, data.labels), total=len(data), desc=f"score {backend}",
                                  leave=False):
             matrix.update(label, argmax_labels(active.infer(image))[0])

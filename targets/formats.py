@@ -7,29 +7,40 @@ labels its rows from it, so adding a precision is one new row, not a hunt throug
 """
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 
+from edge.bundle import Precision
 from edge.errors import UnknownNameError, UnsupportedError
 
-PRECISIONS = ("fp32", "fp16", "int8")
+# The bundle manifest's precision type is the one vocabulary (edge never imports targets).
+PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 
 
 @dataclass(frozen=True)
 class Format:
+    """``inference_precision`` goes into the bundle manifest: the arithmetic precision the runner
+    pins and reads back (OpenVINO would otherwise pick bf16 on CPUs with native bf16); None for
+    backends without such a setting."""
+
     target: str  # onnx | cpu | mobile | jetson
-    precision: str  # fp32 | fp16 | int8
+    precision: str  # one of PRECISIONS
     backend: str  # an ``edge.backends`` name
     suffix: str  # of the file the backend loads
     needs_gpu: bool
     how: str  # what lowering does, shown as the stage line of ``edgeparse deploy``
+    inference_precision: str | None = None
 
 
 _FORMATS: tuple[Format, ...] = (
     Format("onnx", "fp32", "onnxruntime", ".onnx", False, "copy the FP32 ONNX (the onnxruntime reference)"),
-    Format("cpu", "fp32", "openvino", ".xml", False, "OpenVINO IR, FP32 weights"),
+    Format("cpu", "fp32", "openvino", ".xml", False, "OpenVINO IR, FP32 weights, f32 arithmetic", "f32"),
     Format("cpu", "fp16", "openvino", ".xml", False,
-           "OpenVINO IR, FP16-compressed weights (CPUs without FP16 math run them in FP32)"),
-    Format("cpu", "int8", "openvino", ".xml", False, "OpenVINO INT8 IR: NNCF PTQ calibration or the QDQ ONNX"),
+           "OpenVINO IR, FP16-compressed weights, f32 arithmetic on every CPU (a size format)", "f32"),
+    Format("cpu", "bf16", "openvino", ".xml", False,
+           "OpenVINO IR, FP32 weights, bf16 arithmetic (CPUs with AVX512-BF16 or AMX)", "bf16"),
+    Format("cpu", "int8", "openvino", ".xml", False,
+           "OpenVINO INT8 IR: NNCF PTQ calibration or the QDQ ONNX; float layers in f32", "f32"),
     Format("mobile", "fp32", "litert", ".tflite", False, "litert-torch conversion to a FP32 .tflite"),
     Format("mobile", "fp16", "litert", ".tflite", False,
            "FP32 .tflite with FP16 weights (ai-edge-quantizer float casting)"),

@@ -1,14 +1,21 @@
-"""The ``cpu`` target: OpenVINO IR (.xml + .bin) in FP32, FP16 and INT8.
+"""The ``cpu`` target: OpenVINO IR (.xml + .bin) in FP32, FP16, BF16 and INT8.
 
-* fp32: ``ov.convert_model(onnx)`` saved with ``compress_to_fp16=False``.
-* fp16: the same IR with FP16-compressed weights. CPUs without FP16 arithmetic (this host
-  reports ``FP32, INT8, BIN``) decompress them and run FP32, so it is a size format there.
+Every bundle pins its arithmetic in the manifest (``inference_precision``, from the format
+table), which the runner sets as INFERENCE_PRECISION_HINT and reads back: unpinned, OpenVINO
+runs any model in bf16 on CPUs with native bf16 (AVX512-BF16, AMX), whatever its weights.
+
+* fp32: ``ov.convert_model(onnx)`` saved with ``compress_to_fp16=False``; f32 arithmetic.
+* fp16: the same IR with FP16-compressed weights, decompressed at load and run with f32
+  arithmetic on every CPU: a size format.
+* bf16: the FP32 IR run with bf16 arithmetic; only CPUs whose OpenVINO OPTIMIZATION_CAPABILITIES
+  list BF16 run it (elsewhere its row is skipped with that reason).
 * int8: NNCF PTQ on the FP32 IR with the calibration images (``int8.source=nncf``), by default
   with the convolution that produces the logits kept in float (``int8.float_logits``): one int8
   step of the logits is wider than the argmax margin of thin classes (brows, lips) along their
   borders, and that layer is ~1 % of the MACs. Or the QDQ
   ONNX written by ``edgeparse quantize ptq|qat`` (``int8.qdq_onnx``), whose Q/DQ pairs OpenVINO
   turns into the same FakeQuantize ops. Either way the IR must hold quantizers, or lowering fails.
+  The layers left in float (the logits convolution) run f32.
 """
 from __future__ import annotations
 
@@ -48,8 +55,10 @@ def lower(request: LowerRequest) -> Lowered:
         model = _convert(ov, request.onnx_path)
     xml = request.artifact(SPEC.suffix)
     ov.save_model(model, str(xml), compress_to_fp16=request.precision == "fp16")
-    notes = {"fp32": "FP32 IR", "fp16": "FP16-compressed weights; CPUs without FP16 math execute FP32",
-             "int8": f"INT8 IR from {quantization.get('method', '')}"}[request.precision]
+    notes = {"fp32": "FP32 IR, f32 arithmetic",
+             "fp16": "FP16-compressed weights, decompressed at load; f32 arithmetic on every CPU",
+             "bf16": "FP32 IR, bf16 arithmetic (needs a CPU with AVX512-BF16 or AMX)",
+             "int8": f"INT8 IR from {quantization.get('method', '')}; float layers in f32"}[request.precision]
     return Lowered([xml, xml.with_suffix(".bin")], backend_version=ov.get_version(), quantization=quantization,
                    notes=notes)
 

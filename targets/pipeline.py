@@ -26,7 +26,7 @@ from edge.config import save_config, to_dict
 from edge.errors import BackendUnavailable, BundleError, ConfigError, ExportError, UnsupportedError
 from edge.parity import ParityResult, validate_bundle
 from edge.preprocess import Normalization, normalize, resize_image
-from edge.report import BenchmarkRow, Report, make_row, write_json, write_markdown, write_plot
+from edge.report import BenchmarkRow, Report, make_row, with_speedups, write_json, write_markdown, write_plot
 from targets import load_target
 from targets.base import LowerRequest, tool_versions
 from targets.config import DeployCfg
@@ -105,7 +105,7 @@ class DeployResult:
 
     @property
     def rows(self) -> list[BenchmarkRow]:
-        return [o.row for o in self.outcomes]
+        return with_speedups([o.row for o in self.outcomes])
 
     @property
     def failed(self) -> bool:
@@ -118,7 +118,8 @@ class DeployResult:
 
 
 def _status_row(job: Job, status: str, reason: str) -> Outcome:
-    return Outcome(job, BenchmarkRow(job.format.backend, job.precision, status, reason=reason))
+    return Outcome(job, BenchmarkRow(job.format.backend, job.precision, status, reason=reason,
+                                     inference_precision=job.format.inference_precision))
 
 
 def check_bundle(bundle_dir: Path, job: Job, cfg: DeployCfg, stages: Stages) -> Outcome:
@@ -139,6 +140,10 @@ def check_bundle(bundle_dir: Path, job: Job, cfg: DeployCfg, stages: Stages) -> 
     except BackendUnavailable as exc:
         stages.skip_to(end)
         return Outcome(job, dataclasses.replace(make_row(bundle), status="unavailable", reason=str(exc)),
+                       bundle_dir)
+    except UnsupportedError as exc:  # e.g. a bf16 bundle on a CPU without native bf16: built, not run here
+        stages.skip_to(end)
+        return Outcome(job, dataclasses.replace(make_row(bundle), status="skipped", reason=str(exc)),
                        bundle_dir)
     row = make_row(bundle, parity, bench)
     if job.target == "onnx" and row.status == "ok":
@@ -234,7 +239,8 @@ def _build_job(build: _Build, job: Job, stages: Stages) -> Outcome:
             backend_version=lowered.backend_version,
             build_command=f"{build.rebuild_command} --target {job.target} --precisions {job.precision}",
             tool_versions=build.tools, parity_thresholds=build.cfg.thresholds.of(job.precision),
-            quantization=lowered.quantization, notes=lowered.notes)
+            quantization=lowered.quantization, inference_precision=job.format.inference_precision,
+            notes=lowered.notes)
     except BackendUnavailable as exc:
         stages.skip_to(end)
         return _status_row(job, "unavailable", str(exc))

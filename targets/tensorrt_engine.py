@@ -26,6 +26,7 @@ from typing import Any
 from edge.bundle import MANIFEST_FILE, Manifest, file_sha256, load_bundle, load_manifest
 from edge.config import from_dict, to_dict
 from edge.errors import BackendUnavailable, ConfigError, ExportError, UnsupportedError
+from targets.formats import target_spec
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ SETTINGS_FILE = "engine_build.json"
 LINT_FILE = "qdq_lint.json"
 TIMING_CACHE_FILE = "timing.cache"
 DEFAULT_WORKSPACE_MB = 1024
-ENGINE_PRECISIONS = ("fp16", "int8")
+ENGINE_PRECISIONS = target_spec("jetson").precisions
 ON_DEVICE = ("TensorRT engines are specific to the GPU and TensorRT version that build them, so the engine "
              "is built on the Jetson itself")
 ENGINE_MISSING = (f"No engine yet: {ON_DEVICE}. Copy this folder to the Jetson and run `bash build_engine.sh` "

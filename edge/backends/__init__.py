@@ -65,12 +65,15 @@ def runner_class(backend: str) -> type[BaseRunner]:
 
 
 def open_runner(bundle: Bundle | str | Path, threads: int | None = None, mode: str = "latency") -> BaseRunner:
-    """An inactive runner for a bundle's model; use it as ``with open_runner(b) as runner:``."""
+    """An inactive runner for a bundle's model; use it as ``with open_runner(b) as runner:``.
+
+    The runner pins the manifest's ``inference_precision`` and refuses to run at another one."""
     if not isinstance(bundle, Bundle):
         bundle = load_bundle(bundle)
-    spec = bundle.manifest.input
-    tensor = TensorSpec(spec.name, tuple(spec.shape), spec.dtype)
-    return runner_class(bundle.manifest.backend)(bundle.model_path, tensor, threads=threads, mode=mode)
+    manifest = bundle.manifest
+    tensor = TensorSpec(manifest.input.name, tuple(manifest.input.shape), manifest.input.dtype)
+    return runner_class(manifest.backend)(bundle.model_path, tensor, threads=threads, mode=mode,
+                                          inference_precision=manifest.inference_precision)
 
 
 __all__ = ["BACKENDS", "MODES", "BackendEntry", "BaseRunner", "Runner", "TensorSpec", "import_library",

@@ -54,21 +54,33 @@ class BaseRunner(abc.ABC):
 
     ``infer`` takes one (1, 3, H, W) float32 batch and returns (1, C, H', W') float32 logits.
     Backends with an asynchronous API set ``supports_async`` and implement ``_run_async_impl``.
+
+    ``inference_precision`` (the bundle manifest's) is the arithmetic precision the backend must
+    apply. Backends that can pin one list it in ``inference_precisions`` and read the applied value
+    back in ``_inference_precision_impl``; ``activate`` refuses a model that runs at another
+    precision, and every other backend refuses the request instead of ignoring it.
     """
 
     backend: ClassVar[str] = ""
     supports_async: ClassVar[bool] = False
+    inference_precisions: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, model_path: str | Path, input_spec: TensorSpec, threads: int | None = None,
-                 mode: str = "latency"):
+                 mode: str = "latency", inference_precision: str | None = None):
         if threads is not None and threads < 1:
             raise ConfigError(f"threads must be >= 1 (or unset for the backend default), got {threads}")
         if mode not in MODES:
             raise ConfigError(f"unknown runner mode {mode!r}; valid modes: {', '.join(MODES)}")
+        if inference_precision is not None and inference_precision not in self.inference_precisions:
+            can = ", ".join(self.inference_precisions) or "none, it has no such setting"
+            raise ConfigError(f"backend {self.backend!r} cannot pin the inference precision "
+                              f"{inference_precision!r} (it can pin: {can}); a bundle for it records "
+                              f"inference_precision null")
         self.model_path = Path(model_path)
         self.input_spec = input_spec
         self.threads = threads
         self.mode = mode
+        self.inference_precision = inference_precision
         self.is_active = False
         self.last_latency_ms: float | None = None
 
@@ -80,16 +92,24 @@ class BaseRunner(abc.ABC):
         self.deactivate()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.model_path)!r}, threads={self.threads}, mode={self.mode!r})"
+        return (f"{type(self).__name__}({str(self.model_path)!r}, threads={self.threads}, "
+                f"mode={self.mode!r}, inference_precision={self.inference_precision!r})")
 
     def activate(self) -> None:
-        """Load the model; raises ``BackendUnavailable`` when the library is missing."""
+        """Load the model; raises ``BackendUnavailable`` when the library is missing and
+        ``BundleError`` when the backend applied another inference precision than requested."""
         if self.is_active:
             raise RuntimeError(f"{self!r} is already active")
         if not self.model_path.is_file():
             raise BundleError(f"model file {self.model_path} not found")
         self._activate_impl()
         self.is_active = True
+        applied = self._inference_precision_impl()
+        if self.inference_precision is not None and applied != self.inference_precision:
+            self.deactivate()
+            raise BundleError(f"{self.model_path.name}: {self.backend} applied inference precision "
+                              f"{applied!r}, not the requested {self.inference_precision!r}: its numbers "
+                              f"would belong to another precision than the bundle's")
 
     def deactivate(self) -> None:
         if not self.is_active:
@@ -123,6 +143,8 @@ class BaseRunner(abc.ABC):
         """The settings the backend actually applied (read back where it allows)."""
         self._require_active()
         return {"backend": self.backend, "mode": self.mode, "threads_requested": self.threads,
+                "inference_precision_requested": self.inference_precision,
+                "inference_precision_applied": self._inference_precision_impl(),
                 "model": self.model_path.name, **self._settings_impl()}
 
     def _require_active(self) -> None:
@@ -157,6 +179,11 @@ class BaseRunner(abc.ABC):
 
     def _settings_impl(self) -> dict[str, Any]:
         return {}
+
+    def _inference_precision_impl(self) -> str | None:
+        """The inference precision the loaded model runs at, read back from the backend
+        (one of ``inference_precisions``); None where the backend has no such setting."""
+        return None
 
     def _run_async_impl(self, x: np.ndarray, count: int) -> list[float]:
         raise NotImplementedError(f"{type(self).__name__} sets supports_async but lacks _run_async_impl")

@@ -7,23 +7,38 @@ import numpy as np
 
 from edge.backends import import_library
 from edge.backends.base import BaseRunner
-from edge.errors import BundleError
+from edge.errors import BundleError, UnsupportedError
 
+DEVICE = "CPU"
 # Read back from the compiled model after compiling, as benchmark_app does: the hint picks
 # streams/threads, and the numbers in a report must be the applied ones, not the requested.
+# The inference precision is read back by ``_inference_precision_impl`` (checked on activate).
 _APPLIED_PROPERTIES = ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS",
-                       "INFERENCE_PRECISION_HINT", "OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+                       "OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+# The OPTIMIZATION_CAPABILITIES entry that says the CPU runs an inference precision natively
+# ("BF16": AVX512-BF16 or AMX). Without it OpenVINO quietly runs another precision.
+_CAPABILITY = {"f32": "FP32", "bf16": "BF16"}
+
+
+def native_inference_precisions(core: Any | None = None) -> tuple[str, ...]:
+    """The inference precisions this CPU runs natively under OpenVINO, e.g. ("f32", "bf16")."""
+    core = core or import_library("openvino").Core()
+    capabilities = core.get_property(DEVICE, "OPTIMIZATION_CAPABILITIES")
+    return tuple(p for p, capability in _CAPABILITY.items() if capability in capabilities)
 
 
 class OpenVinoRunner(BaseRunner):
-    """``threads`` sets INFERENCE_NUM_THREADS; ``mode`` sets PERFORMANCE_HINT LATENCY/THROUGHPUT.
+    """``threads`` sets INFERENCE_NUM_THREADS; ``mode`` sets PERFORMANCE_HINT LATENCY/THROUGHPUT;
+    ``inference_precision`` sets INFERENCE_PRECISION_HINT (unset, OpenVINO runs bf16 on CPUs
+    with native bf16 and f32 elsewhere).
 
     Throughput mode runs an ``AsyncInferQueue`` with the plugin's optimal number of requests.
     """
 
     backend = "openvino"
     supports_async = True
-    device = "CPU"
+    inference_precisions = tuple(_CAPABILITY)
+    device = DEVICE
 
     def _activate_impl(self) -> None:
         ov = import_library(self.backend)
@@ -32,6 +47,9 @@ class OpenVinoRunner(BaseRunner):
         config: dict[str, Any] = {"PERFORMANCE_HINT": self.mode.upper()}
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = self.threads
+        if self.inference_precision:
+            self._require_native(self.inference_precision)
+            config["INFERENCE_PRECISION_HINT"] = self.inference_precision
         try:
             model = self._core.read_model(str(self.model_path))
             self._compiled = self._core.compile_model(model, self.device, config)
@@ -39,6 +57,14 @@ class OpenVinoRunner(BaseRunner):
             raise BundleError(f"{self.model_path}: OpenVINO cannot load the model: {exc}") from exc
         self._check_io()
         self._request = self._compiled.create_infer_request()
+
+    def _require_native(self, precision: str) -> None:
+        if precision not in native_inference_precisions(self._core):
+            capabilities = ", ".join(self._core.get_property(self.device, "OPTIMIZATION_CAPABILITIES"))
+            name = self._core.get_property(self.device, "FULL_DEVICE_NAME")
+            raise UnsupportedError(f"no native {precision} on this CPU ({name}): OpenVINO's "
+                                   f"OPTIMIZATION_CAPABILITIES [{capabilities}] lack "
+                                   f"{_CAPABILITY[precision]} (AVX512-BF16 or AMX)")
 
     def _check_io(self) -> None:
         inputs, outputs = self._compiled.inputs, self._compiled.outputs
@@ -72,8 +98,13 @@ class OpenVinoRunner(BaseRunner):
             "backend_version": self._ov.get_version(),
             "device": self.device,
             "device_name": str(self._core.get_property(self.device, "FULL_DEVICE_NAME")),
+            "optimization_capabilities": list(self._core.get_property(self.device,
+                                                                      "OPTIMIZATION_CAPABILITIES")),
             **applied,
         }
+
+    def _inference_precision_impl(self) -> str:
+        return self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # an ov.Type: "f32"
 
 
 def _plain(value: Any) -> Any:

@@ -151,7 +151,8 @@ def make_bundle(tmp_path, tiny, tiny_validation):
     """Factory: write a bundle around model file(s); returns the bundle folder."""
     def make(artifacts: Path | list[Path] | None = None, *, backend: str = "onnxruntime",
              target: str = "onnx", precision: str = "fp32", validation: ValidationSet | None = None,
-             thresholds: ParityThresholds | None = None, name: str = "tiny") -> Path:
+             thresholds: ParityThresholds | None = None, name: str = "tiny",
+             inference_precision: str | None = None) -> Path:
         files = [artifacts or tiny.reference] if not isinstance(artifacts, list) else artifacts
         return write_bundle(
             tmp_path / f"{name}_{target}_{precision}", name=name, target=target, backend=backend,
@@ -159,5 +160,6 @@ def make_bundle(tmp_path, tiny, tiny_validation):
             artifacts=files, validation=validation or tiny_validation, backend_version="test",
             build_command=f"pytest make_bundle {name} {target} {precision}",
             tool_versions={"numpy": np.__version__}, parity_thresholds=thresholds,
+            inference_precision=inference_precision,
         )
     return make

@@ -31,6 +31,7 @@ def test_write_then_load_round_trips_manifest_and_validation(make_bundle, tiny, 
     assert m.input.shape == (1, 3, SIZE, SIZE) and m.input.size == (SIZE, SIZE)
     assert (m.input.name, m.output.name, m.input.layout, m.input.color) == ("input", "logits", "NCHW", "RGB")
     assert m.parity_thresholds == ParityThresholds(2.0, 5.0, 97.0)
+    assert m.inference_precision is None  # onnxruntime has no precision to pin
     assert bundle.schema == tiny.schema
     assert bundle.model_path == path / tiny.reference.name
     assert bundle.size_mb == pytest.approx(tiny.reference.stat().st_size / 1e6)
@@ -38,6 +39,12 @@ def test_write_then_load_round_trips_manifest_and_validation(make_bundle, tiny, 
         expected = getattr(tiny_validation, field.name)
         np.testing.assert_array_equal(getattr(bundle.validation, field.name), expected)
     assert json.loads((path / MANIFEST_FILE).read_text())["created_utc"].endswith("Z")
+
+
+def test_the_inference_precision_to_pin_round_trips(make_bundle):
+    path = make_bundle(backend="openvino", target="cpu", precision="bf16", inference_precision="bf16")
+    assert load_bundle(path).manifest.inference_precision == "bf16"
+    assert json.loads((path / MANIFEST_FILE).read_text())["inference_precision"] == "bf16"
 
 
 def test_validation_set_keeps_at_most_four_float16_logit_maps(tiny_validation):
@@ -71,6 +78,8 @@ def test_tampered_validation_set_is_caught(make_bundle):
 
 @pytest.mark.parametrize("edit, message", [
     (lambda d: d.update(precision="int4"), r"precision: 'int4' is not one of"),
+    (lambda d: d.update(inference_precision="fp32"),
+     r"inference_precision: 'fp32' is not one of 'f32', 'bf16'"),
     (lambda d: d.update(precison="int8"), r"unknown config key 'precison'.*Did you mean 'precision'"),
     (lambda d: d.pop("artifacts"), r"artifacts"),
     (lambda d: d.update(format_version=7), r"format_version 7 is not supported"),

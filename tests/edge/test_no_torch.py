@@ -32,7 +32,7 @@ def test_the_blocker_really_blocks_torch(run_without_torch):
 
 def test_edge_modules_cli_and_runtime_work_without_torch(run_without_torch, make_bundle, tiny):
     pytest.importorskip("openvino")
-    bundles = [make_bundle(), make_bundle(backend="openvino", target="cpu")]
+    bundles = [make_bundle(), make_bundle(backend="openvino", target="cpu", inference_precision="f32")]
     proc = run_without_torch(IMPORT_ALL_AND_RUN, *map(str, bundles))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "OK " in proc.stdout and "parity PASSED" in proc.stdout

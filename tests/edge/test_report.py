@@ -18,6 +18,7 @@ from edge.report import (
     format_table,
     make_row,
     read_json,
+    with_speedups,
     write_json,
     write_markdown,
     write_plot,
@@ -29,6 +30,8 @@ ROWS = [
     BenchmarkRow("openvino", "int8", "parity_failed", 0.2, 70.9, -21.97, -97.87, 98.4, 0.8, 1.9, 1200.0,
                  "over limit: ΔmIoU"),
     BenchmarkRow("tensorrt", "int8", "unavailable", reason="tensorrt not installed"),
+    BenchmarkRow("openvino", "bf16", "ok", 7.8, 86.0, -0.1, -0.5, 99.6, 5.0, 6.0, 200.0, "worst class nose",
+                 "bf16", "bf16", 2.0),
 ]
 
 
@@ -54,9 +57,26 @@ def test_unknown_status_is_rejected():
 
 def test_terminal_table_has_symbols_and_legend():
     lines = format_table(ROWS).splitlines()
-    assert lines[0].split()[:3] == ["Format", "Precision", "Status"]
+    assert lines[0].split()[:5] == ["Format", "Precision", "Inference", "req/applied", "Status"]
     assert "✅ ok" in lines[1] and "❌ parity_failed" in lines[2] and "⚠ unavailable" in lines[3]
     assert lines[-1].startswith("✅ ok:")
+
+
+def test_rows_show_requested_and_applied_precision_and_speed_vs_the_fp32_row():
+    rows = with_speedups([
+        BenchmarkRow("openvino", "fp32", "ok", latency_p50_ms=10.0, inference_precision="f32",
+                     applied_precision="f32"),
+        BenchmarkRow("openvino", "bf16", "ok", latency_p50_ms=4.0, inference_precision="bf16",
+                     applied_precision="bf16"),
+        BenchmarkRow("openvino", "bf16", "skipped", inference_precision="bf16", reason="no native bf16"),
+        BenchmarkRow("onnxruntime", "fp32", "ok", latency_p50_ms=5.0),
+        BenchmarkRow("tensorrt", "int8", "unavailable"),
+    ])
+    assert [r.speedup_vs_fp32 for r in rows] == [1.0, 2.5, None, 1.0, None]
+    lines = format_table(rows).splitlines()
+    assert "bf16/bf16" in lines[2] and "2.50×" in lines[2]
+    assert "bf16/-" in lines[3] and "⚠ skipped" in lines[3]
+    assert "-/-" in lines[4]  # onnxruntime pins nothing
 
 
 def test_json_round_trip(tmp_path):

@@ -115,12 +115,14 @@ def lower_to_bundle(target: str, precision: str, inputs: DeployInputs, work_dir:
     request = LowerRequest(target, precision, inputs.onnx_path, inputs.model, lambda: inputs.calibration,
                            inputs.checkpoint, work_dir, stem, cfg)
     lowered = module.lower(request)
-    return write_bundle(out_dir / stem, name=stem, target=target, backend=find_format(target, precision).backend,
+    row = find_format(target, precision)
+    return write_bundle(out_dir / stem, name=stem, target=target, backend=row.backend,
                         precision=precision, schema=inputs.schema, normalization=Normalization(),
                         source_checkpoint=inputs.checkpoint, artifacts=lowered.artifacts,
                         validation=inputs.validation, backend_version=lowered.backend_version,
                         build_command="pytest", parity_thresholds=cfg.thresholds.of(precision),
-                        quantization=lowered.quantization, notes=lowered.notes)
+                        quantization=lowered.quantization, inference_precision=row.inference_precision,
+                        notes=lowered.notes)
 
 
 def check(bundle_dir: Path, target: str, precision: str, cfg: DeployCfg | None = None):

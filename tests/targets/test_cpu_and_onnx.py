@@ -11,11 +11,21 @@ from edge.errors import ConfigError, ExportError
 
 pytest.importorskip("openvino", reason="the cpu target needs OpenVINO")
 
+from edge.backends.openvino import native_inference_precisions
+from targets.formats import find_format
 
-@pytest.mark.parametrize("target, precision", [("onnx", "fp32"), ("cpu", "fp32"), ("cpu", "fp16")])
+needs_bf16 = pytest.mark.skipif("bf16" not in native_inference_precisions(),
+                                reason="this CPU has no native bf16 (OpenVINO's OPTIMIZATION_CAPABILITIES "
+                                       "lack BF16: no AVX512-BF16 or AMX)")
+
+
+@pytest.mark.parametrize("target, precision", [("onnx", "fp32"), ("cpu", "fp32"), ("cpu", "fp16"),
+                                               pytest.param("cpu", "bf16", marks=needs_bf16)])
 def test_float_bundle_builds_loads_validates_and_benchmarks(deploy_inputs, kit, tmp_path, target, precision):
     bundle = kit.lower_to_bundle(target, precision, deploy_inputs, tmp_path / "work", tmp_path / "bundles")
     outcome = kit.check(bundle, target, precision)
+    pinned = find_format(target, precision).inference_precision  # what runs is what the row says
+    assert (outcome.row.inference_precision, outcome.row.applied_precision) == (pinned, pinned)
     assert outcome.row.status in ("ok", "parity_failed")  # the tiny random model has razor-thin margins
     assert outcome.parity.num_images == 4
     assert outcome.bench.runs == 3 and outcome.bench.model.median_ms > 0
@@ -23,9 +33,21 @@ def test_float_bundle_builds_loads_validates_and_benchmarks(deploy_inputs, kit, 
     if precision == "fp32":  # an FP32 conversion is exact: it must pass the tightest limits
         assert outcome.row.status == "ok", outcome.row.reason
         assert outcome.parity.agreement_pct >= 99.9 and outcome.parity.max_abs_logit_delta < 1e-2
-    if target == "cpu":  # FP16 compression halves the weights file
+    if target == "cpu":  # FP16 compression halves the weights file; bf16 runs the FP32 IR
         weights = next(bundle.glob("*.bin")).stat().st_size / deploy_inputs.onnx_path.stat().st_size
         assert 0.45 < weights < 0.6 if precision == "fp16" else 0.95 < weights < 1.05
+
+
+def test_a_bf16_bundle_on_a_cpu_without_native_bf16_is_a_skipped_row(deploy_inputs, kit, tmp_path,
+                                                                     monkeypatch):
+    """The bundle is built (it is for another device) and its row says why it did not run here."""
+    import edge.backends.openvino as ov_backend
+
+    monkeypatch.setattr(ov_backend, "native_inference_precisions", lambda core=None: ("f32",))
+    bundle = kit.lower_to_bundle("cpu", "bf16", deploy_inputs, tmp_path / "work", tmp_path / "bundles")
+    row = kit.check(bundle, "cpu", "bf16").row
+    assert row.status == "skipped" and "no native bf16" in row.reason and "BF16" in row.reason
+    assert (row.inference_precision, row.applied_precision) == ("bf16", None)
 
 
 @pytest.mark.slow

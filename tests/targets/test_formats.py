@@ -1,13 +1,15 @@
 """The format table, the target registry and the deploy config agree with each other."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from edge.config import load_config
 from edge.errors import ConfigError, UnknownNameError, UnsupportedError
 from targets import TARGET_MODULES, load_target
-from targets.config import DEFAULT_CONFIG, DeployCfg, load_deploy_config
-from targets.formats import export_formats, find_format, list_targets, target_spec
+from targets.config import DEFAULT_CONFIG, DeployCfg, PrecisionThresholds, load_deploy_config
+from targets.formats import PRECISIONS, export_formats, find_format, list_targets, target_spec
 from targets.pipeline import Job, plan_jobs
 
 
@@ -22,6 +24,22 @@ def test_target_module_spec_is_its_rows_of_the_table(target):
     rows = [f for f in export_formats() if f.target == target]
     assert module.SPEC.precisions == tuple(f.precision for f in rows)
     assert {f.backend for f in rows} == {module.SPEC.backend}
+
+
+def test_every_precision_of_the_table_is_in_the_vocabulary_and_has_parity_limits():
+    assert {f.precision for f in export_formats()} <= set(PRECISIONS)
+    assert [f.name for f in dataclasses.fields(PrecisionThresholds)] == list(PRECISIONS)
+
+
+def test_every_row_pins_an_inference_precision_its_backend_can_apply():
+    """cpu rows pin their arithmetic (OpenVINO's default is bf16 on bf16 CPUs); other backends pin none."""
+    from edge.backends import runner_class
+
+    for f in export_formats():
+        assert (f.inference_precision is None) == (not runner_class(f.backend).inference_precisions), f
+        assert f.inference_precision in (None, *runner_class(f.backend).inference_precisions), f
+    pinned = {f.precision: f.inference_precision for f in export_formats() if f.target == "cpu"}
+    assert pinned == {"fp32": "f32", "fp16": "f32", "bf16": "bf16", "int8": "f32"}
 
 
 def test_unknown_target_suggests_the_close_name():
@@ -83,7 +101,9 @@ def test_mobile_int8_source_resolution():
 
 def test_plan_jobs_filters_by_precision_and_rejects_what_one_target_lacks():
     cfg = DeployCfg()
-    assert plan_jobs(["cpu"], cfg) == [Job("cpu", "fp32"), Job("cpu", "fp16"), Job("cpu", "int8")]
+    assert plan_jobs(["cpu"], cfg) == [Job("cpu", p) for p in ("fp32", "fp16", "bf16", "int8")]
+    with pytest.raises(UnsupportedError, match="no 'bf16' build"):
+        plan_jobs(["mobile"], cfg, ["bf16"])
     assert plan_jobs(["cpu"], cfg, ["fp32", "int8"]) == [Job("cpu", "fp32"), Job("cpu", "int8")]
     everything = plan_jobs(list_targets(), cfg, ["int8"])
     assert [j.target for j in everything] == ["cpu", "mobile", "jetson"]

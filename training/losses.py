@@ -15,7 +15,6 @@ from torch import Tensor, nn
 from edge.errors import ConfigError, EdgeparseError, InputError
 from edge.schemas import IGNORE_INDEX
 
-
 # Targets >= this are partial labels: ``code - PARTIAL_CODE_BASE`` is a bitmask of the classes the
 # pixel may be (e.g. LFW's "face" = skin or any inner part; training.data.mixed writes them).
 PARTIAL_CODE_BASE = 256

@@ -182,8 +182,11 @@ class EHANetLoss(nn.Module):
                 raise ConfigError(
                     f"EHANetLoss needs outputs.{head}; this model's training forward does not produce it"
                 )
+        # Inside a partial label (LFW's face) the inner borders (eyes, lips) are unknown, not absent:
+        # only the coarse borders there are known edges, the rest is left out of the edge loss.
+        unknown = (target >= PARTIAL_CODE_BASE) & (boundary == 0)
         losses = {
-            "edge": balanced_edge_loss(outputs.edge_logits, boundary),
+            "edge": balanced_edge_loss(outputs.edge_logits, boundary, unknown if bool(unknown.any()) else None),
             "aux": cross_entropy(outputs.aux_logits, target, self.ignore_index),
             "final": boundary_weighted_ce(outputs.logits, target, boundary, self.alpha, self.ignore_index),
         }

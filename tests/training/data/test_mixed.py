@@ -93,3 +93,30 @@ def test_exact_and_partial_pixels_mix_and_ignore_stays_zero() -> None:
     n_exact, n_all = int((exact_only != 255).sum()), int((target != 255).sum())
     assert float(cross_entropy(logits, target)) * n_all == pytest.approx(
         float(cross_entropy(logits, exact_only)) * n_exact, rel=1e-5)
+
+
+def test_the_edge_loss_ignores_the_unknown_inside_of_a_partial_label() -> None:
+    """An edge predicted inside LFW's face (an eye border, say) costs nothing: the label cannot tell."""
+    from dataclasses import dataclass
+
+    from training.losses import EHANetLoss
+
+    @dataclass
+    class Outputs:
+        logits: torch.Tensor
+        aux_logits: torch.Tensor
+        edge_logits: torch.Tensor
+
+    target = torch.full((1, 4, 4), PARTIAL_CODE_BASE + 0b0110)
+    target[:, :, 0] = 0
+    boundary = torch.zeros(1, 4, 4, dtype=torch.uint8)
+    boundary[:, :, :2] = 1
+    logits = torch.zeros(1, 4, 4, 4)
+    quiet = torch.zeros(1, 2, 4, 4)
+    quiet[:, 1, :, :2] = 5.0  # edge where the boundary is known
+    loud = quiet.clone()
+    loud[:, 1, :, 2:] = 5.0  # and edges inside the partial region, where nothing is known
+    loss = EHANetLoss(alpha=0.0)
+    edge_quiet = loss(Outputs(logits, logits, quiet), target, boundary)["edge"]
+    edge_loud = loss(Outputs(logits, logits, loud), target, boundary)["edge"]
+    assert float(edge_quiet) == pytest.approx(float(edge_loud))

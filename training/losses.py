@@ -183,8 +183,10 @@ class EHANetLoss(nn.Module):
                     f"EHANetLoss needs outputs.{head}; this model's training forward does not produce it"
                 )
         # Inside a partial label (LFW's face) the inner borders (eyes, lips) are unknown, not absent:
-        # only the coarse borders there are known edges, the rest is left out of the edge loss.
-        unknown = (target >= PARTIAL_CODE_BASE) & (boundary == 0)
+        # only the coarse borders there are known edges, the rest is left out of the edge loss. So is
+        # all of an unlabelled image (distillation data), which would otherwise teach "no edge anywhere".
+        unlabelled = (target == self.ignore_index).flatten(1).all(1).view(-1, 1, 1)
+        unknown = ((target >= PARTIAL_CODE_BASE) & (boundary == 0)) | unlabelled
         losses = {
             "edge": balanced_edge_loss(outputs.edge_logits, boundary, unknown if bool(unknown.any()) else None),
             "aux": cross_entropy(outputs.aux_logits, target, self.ignore_index),

@@ -120,3 +120,24 @@ def test_the_edge_loss_ignores_the_unknown_inside_of_a_partial_label() -> None:
     edge_quiet = loss(Outputs(logits, logits, quiet), target, boundary)["edge"]
     edge_loud = loss(Outputs(logits, logits, loud), target, boundary)["edge"]
     assert float(edge_quiet) == pytest.approx(float(edge_loud))
+
+
+def test_an_unlabelled_image_adds_nothing_to_the_student_losses() -> None:
+    """Distillation data (labels all ignore) reaches the student only through the KD terms."""
+    from dataclasses import dataclass
+
+    from training.losses import EHANetLoss
+
+    @dataclass
+    class Outputs:
+        logits: torch.Tensor
+        aux_logits: torch.Tensor
+        edge_logits: torch.Tensor
+
+    torch.manual_seed(0)
+    logits, edges = torch.randn(1, 4, 4, 4, requires_grad=True), torch.randn(1, 2, 4, 4, requires_grad=True)
+    target = torch.full((1, 4, 4), 255)
+    losses = EHANetLoss(alpha=10.0)(Outputs(logits, logits, edges), target, torch.zeros(1, 4, 4))
+    losses["total"].backward()
+    assert float(losses["total"].detach()) == 0.0
+    assert not logits.grad.any() and not edges.grad.any()

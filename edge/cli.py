@@ -30,6 +30,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("validate",), "edge.validate_cmd", "per-class parity of a deploy bundle vs its FP32 reference"),
     (("bench",), "edge.bench_cmd", "latency and throughput of a deploy bundle on this device"),
     (("deploy",), "targets.deploy_cmd", "build, validate and benchmark deploy bundles (make target=cpu)"),
+    (("predict",), "edge.predict_cmd", "parse photos, folders or videos into label PNGs, overlays and JSON"),
     (("demo",), "edge.video.demo_cmd", "parse faces in a video, camera or image folder into an annotated video"),
     (("demo-clip",), "edge.video.clip_cmd", "write the synthetic demo clip from public-domain photos"),
     (("build-engine",), "edge.build_engine_cmd", "on the Jetson: build the TensorRT engine of a jetson bundle"),

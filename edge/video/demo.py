@@ -11,7 +11,7 @@ from edge.backends import open_runner
 from edge.bundle import Bundle
 from edge.video.config import DemoCfg
 from edge.video.detect import open_detector
-from edge.video.parse import FrameParser
+from edge.video.parse import FrameParser, ParsedFrame
 from edge.video.pipeline import DemoResult, run_demo
 from edge.video.sinks import FrameSink, open_sink
 from edge.video.sources import FrameSource, open_source
@@ -20,7 +20,8 @@ from edge.video.sources import FrameSource, open_source
 def run_bundle_demo(bundle: Bundle, source: FrameSource | str, cfg: DemoCfg, output: str | Path | None = None,
                     fps: float | None = None, max_frames: int | None = None,
                     on_frame: Callable[[int, np.ndarray], bool] | None = None,
-                    sink: FrameSink | None = None) -> DemoResult:
+                    sink: FrameSink | None = None,
+                    on_parsed: Callable[[ParsedFrame], None] | None = None) -> DemoResult:
     """Open the source (a spec as ``open_source`` takes, or a source), the detector, the
     bundle's runner and the output; run the pipeline; close everything (the output is
     finalized with whatever was processed, also when a stage fails)."""
@@ -34,7 +35,7 @@ def run_bundle_demo(bundle: Bundle, source: FrameSource | str, cfg: DemoCfg, out
         if output is not None:
             sink = stack.enter_context(open_sink(output, cfg.codec, fps or source.fps))
         parser = FrameParser(runner, bundle.manifest.input.normalization, detector, cfg)
-        return run_demo(source, parser, bundle.schema, cfg, sink, max_frames, on_frame)
+        return run_demo(source, parser, bundle.schema, cfg, sink, max_frames, on_frame, on_parsed)
 
 
 def format_result(result: DemoResult, every: int) -> str:

@@ -191,14 +191,19 @@ class FrameParser:
         return outputs, model_ms
 
     def _paste(self, frame: np.ndarray, face: FaceLogits, raw: np.ndarray, smoothed: np.ndarray | None) -> None:
-        out_hw = face.logits.shape[1:]
-        out_transform = rescale_transform(face.transform, self.input_hw, out_hw)
-        paste_labels(raw, channel_argmax(face.logits), out_transform)
+        labels, out_transform = crop_labels(face, self.input_hw)
+        paste_labels(raw, labels, out_transform)
         if self.smoother is None or smoothed is None:
             return
-        gray = cv2.cvtColor(extract_crop(frame, out_transform, out_hw), cv2.COLOR_RGB2GRAY)
+        gray = cv2.cvtColor(extract_crop(frame, out_transform, labels.shape), cv2.COLOR_RGB2GRAY)
         logits = self.smoother.smooth(face.track_id, face.logits, gray, out_transform)
         paste_labels(smoothed, channel_argmax(logits), out_transform)
+
+
+def crop_labels(face: FaceLogits, input_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A face's (h, w) argmax labels at the model's output size, and the (2, 3) frame -> label-map
+    transform that ``paste_labels`` takes (the model may output at another size than its input)."""
+    return channel_argmax(face.logits), rescale_transform(face.transform, input_hw, face.logits.shape[1:])
 
 
 def _ms_since(start: float) -> float:

@@ -215,9 +215,11 @@ class Renderer:
 
 def run_demo(source: FrameSource, parser: FrameParser, schema: LabelSchema, cfg: DemoCfg,
              sink: FrameSink | None = None, max_frames: int | None = None,
-             on_frame: Callable[[int, np.ndarray], bool] | None = None) -> DemoResult:
+             on_frame: Callable[[int, np.ndarray], bool] | None = None,
+             on_parsed: Callable[[ParsedFrame], None] | None = None) -> DemoResult:
     """Run the pipeline over ``source``; ``on_frame(index, annotated)`` may return False to stop
-    (the ``--show`` window's q key). Raises what any stage raised, after stopping the others."""
+    (the ``--show`` window's q key); ``on_parsed`` sees each frame's labels (``edgeparse predict``'s
+    per-frame class areas). Raises what any stage raised, after stopping the others."""
     renderer = Renderer(schema, cfg)
     meter = FlickerMeter(cfg.flicker_static_diff)
     samples: dict[str, list[float]] = {name: [] for name in STAGES}
@@ -236,6 +238,8 @@ def run_demo(source: FrameSource, parser: FrameParser, schema: LabelSchema, cfg:
         for parsed in stages.results():
             first_frame = parsed.frame if first_frame is None else first_frame
             annotated = _render_and_write(parsed, renderer, sink, _model_fps(parsed))
+            if on_parsed is not None:
+                on_parsed(parsed)
             meter.update(cv2.cvtColor(parsed.frame, cv2.COLOR_RGB2GRAY), _streams(parsed))
             for name, value in {**parsed.timings_ms, **renderer.last_ms}.items():
                 samples[name].append(value)

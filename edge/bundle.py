@@ -88,6 +88,17 @@ class SourceCheckpoint:
 
 
 @dataclass(frozen=True)
+class ValidationSource:
+    """Where ``validation.npz`` came from: ``dataset`` (labelled images, the deploy data or the
+    checkpoint's val split), ``portraits`` (views of public-domain photos, no ground truth:
+    ``edge.data.portraits``) or ``synthetic`` (the recipe's procedural faces)."""
+
+    kind: Literal["dataset", "portraits", "synthetic"]
+    description: str
+    has_ground_truth: bool
+
+
+@dataclass(frozen=True)
 class Manifest:
     """``manifest.json``. ``artifacts`` maps relative paths to sha256; the first entry is
     the file the backend loads, the others its side files. ``build_command`` is what made
@@ -113,6 +124,8 @@ class Manifest:
     quantization: dict[str, Any] = field(default_factory=dict)
     inference_precision: InferencePrecision | None = None
     notes: str = ""
+    # None in bundles written before the source was recorded
+    validation_source: ValidationSource | None = None
     format_version: int = FORMAT_VERSION
 
     def label_schema(self) -> LabelSchema:
@@ -151,6 +164,11 @@ class ValidationSet:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    @property
+    def has_ground_truth(self) -> bool:
+        """False when every label is ignore (255), e.g. portrait views: scores vs GT do not exist."""
+        return bool((self.labels != IGNORE_INDEX).any())
 
     def save(self, path: Path) -> None:
         np.savez_compressed(path, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
@@ -257,6 +275,7 @@ def write_bundle(
     quantization: dict[str, Any] | None = None,
     inference_precision: str | None = None,
     notes: str = "",
+    validation_source: ValidationSource | None = None,
 ) -> Path:
     """Copy ``artifacts`` (model file first) into ``out_dir`` and write the manifest and
     validation set; returns ``out_dir``. The input size is the validation images' size."""
@@ -264,6 +283,7 @@ def write_bundle(
     out.mkdir(parents=True, exist_ok=True)
     height, width = validation.images.shape[1:3]
     validation.check(schema.num_classes, (height, width), "validation set")
+    _check_source(validation_source, validation, "write_bundle")
     checkpoint = Path(source_checkpoint)
     if not checkpoint.is_file():
         raise BundleError(f"source checkpoint {checkpoint} not found")
@@ -281,6 +301,7 @@ def write_bundle(
         "parity_thresholds": dataclasses.asdict(parity_thresholds or ParityThresholds()),
         "quantization": quantization or {}, "inference_precision": inference_precision, "notes": notes,
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "validation_source": dataclasses.asdict(validation_source) if validation_source else None,
     }
     manifest = _parse_manifest(fields, where="write_bundle", hint="check the arguments")
     tmp = out / (MANIFEST_FILE + ".tmp")
@@ -345,9 +366,18 @@ def load_bundle(path: str | Path) -> Bundle:
             _verify_file(root, rel, expected)
         validation = ValidationSet.load(root / VALIDATION_FILE, manifest.label_schema().num_classes,
                                         manifest.input.size)
+        _check_source(manifest.validation_source, validation, str(root / MANIFEST_FILE))
     except BundleError as exc:
         raise BundleError(f"{exc}; rebuild the bundle with: {manifest.build_command}") from exc
     return Bundle(root, manifest, validation)
+
+
+def _check_source(source: ValidationSource | None, validation: ValidationSet, where: str) -> None:
+    """The recorded source must agree with the labels about ground truth."""
+    if source is not None and source.has_ground_truth != validation.has_ground_truth:
+        raise BundleError(f"{where}: validation_source says has_ground_truth={source.has_ground_truth} but "
+                          f"the validation labels {'hold' if validation.has_ground_truth else 'hold no'} "
+                          f"ground truth")
 
 
 def _verify_file(root: Path, rel: str, expected: str) -> None:

@@ -95,8 +95,9 @@ def make_row(bundle: Bundle, parity: ParityResult | None = None, bench: BenchRes
                               "applied_precision": (runner_settings or {}).get("inference_precision_applied")}
     if parity is not None:
         worst = parity.worst_class
-        values.update(miou=parity.candidate_miou, delta_miou=parity.delta_miou_pts,
-                      worst_class_delta_f1=worst.delta_f1_pts if worst else None,
+        # mIoU is vs ground truth: none on a set without it (Δ columns are then vs the FP32 labels)
+        values.update(miou=parity.candidate_miou if parity.ground_truth else None,
+                      delta_miou=parity.delta_miou_pts, worst_class_delta_f1=worst.delta_f1_pts if worst else None,
                       agreement_pct=parity.agreement_pct)
         if not parity.passed:
             failed = [c.name for c in parity.checks if c.passed is False]
@@ -171,7 +172,8 @@ def format_markdown(rows: list[BenchmarkRow], parity: ParityResult | None = None
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(_cell(r, c, symbols=False) for c in COLUMNS) + " |" for r in rows]
     if parity is not None:
-        lines += ["", f"Per-class parity of {parity.bundle} on {parity.source}:", "",
+        basis = "" if parity.ground_truth else " (no ground truth: F1 is against the FP32 labels)"
+        lines += ["", f"Per-class parity of {parity.bundle} on {parity.source}{basis}:", "",
                   "| Class | GT px | ref F1 | F1 | ΔF1 | status |", "|---|---|---|---|---|---|"]
         lines += [f"| {c.name} | {c.gt_pixels} | {_num(c.reference_f1)} | {_num(c.candidate_f1)} | "
                   f"{_num(c.delta_f1_pts, '+.2f')} | {c.status} |" for c in parity.classes]
@@ -225,7 +227,7 @@ def _plot_latency(ax: Any, rows: list[BenchmarkRow]) -> None:
 
 def _plot_parity(ax: Any, parity: ParityResult) -> None:
     rows = [c for c in parity.classes if not math.isnan(c.delta_f1_pts)]
-    colors = ["#55a868" if c.status == "pass" else "#c44e52" for c in rows]
+    colors = ["#c44e52" if c.status == "fail" else "#55a868" for c in rows]  # "reported" (no GT) is no failure
     ax.bar([c.name for c in rows], [c.delta_f1_pts for c in rows], color=colors)
     ax.axhline(-parity.thresholds.max_class_delta_f1_pts, color="k", linestyle="--", linewidth=1)
     ax.set_ylabel("ΔF1 vs FP32 (points)")

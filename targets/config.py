@@ -107,10 +107,12 @@ class Int8Cfg:
 @dataclass(frozen=True)
 class DeployDataCfg:
     """Validation and calibration images. ``format: null`` = the checkpoint's own training data
-    (for synthetic data the validation split is the recipe's val split, seed + 1)."""
+    (for synthetic data the validation split is the recipe's val split, seed + 1; for a real
+    dataset absent here, views of public-domain portraits: ``targets.validation.open_sources``)."""
 
     format: str | None = None
     root: str | None = None
+    schema: str | None = None  # label schema of a data.format=folder dataset
     val_split: str = "val"
     calib_split: str = "train"
 

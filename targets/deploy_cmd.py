@@ -67,7 +67,14 @@ def run(args: argparse.Namespace) -> int:
     from edge.report import command_block, format_table
     from targets.config import DEFAULT_CONFIG, load_deploy_config
     from targets.formats import list_targets
-    from targets.pipeline import bench_only, deploy, format_settings, plan_jobs, write_reports
+    from targets.pipeline import (
+        bench_only,
+        deploy,
+        format_settings,
+        format_validation_note,
+        plan_jobs,
+        write_reports,
+    )
 
     cfg = load_deploy_config(args.config or DEFAULT_CONFIG, args.overrides)
     out = args.out or Path(cfg.out_dir)
@@ -82,5 +89,8 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(format_settings(result))
     print(format_table(result.rows))
+    note = format_validation_note(result)
+    if note:
+        print(note)
     print("reports: " + ", ".join(map(str, paths)))
     return 1 if result.failed else 0

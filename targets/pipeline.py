@@ -21,7 +21,15 @@ from typing import Any
 
 from edge.backends import open_runner
 from edge.bench import BenchResult, benchmark, host_info
-from edge.bundle import MANIFEST_FILE, Bundle, file_sha256, load_bundle, load_manifest, write_bundle
+from edge.bundle import (
+    MANIFEST_FILE,
+    Bundle,
+    ValidationSource,
+    file_sha256,
+    load_bundle,
+    load_manifest,
+    write_bundle,
+)
 from edge.config import save_config, to_dict
 from edge.errors import BackendUnavailable, BundleError, ConfigError, ExportError, UnsupportedError
 from edge.parity import ParityResult, validate_bundle
@@ -180,6 +188,7 @@ class _Build:
     calibration: Callable[[], list]
     tools: dict[str, str]
     schema: Any  # the checkpoint's LabelSchema
+    validation_source: ValidationSource  # recorded in every manifest
 
     @property
     def model_name(self) -> str:
@@ -198,9 +207,9 @@ def _prepare(checkpoint: Path, cfg: DeployCfg, out_dir: Path, work_dir: Path, re
     size = cfg.input_size
     stages(f"export: {checkpoint} → FP32 ONNX 1x3x{size}x{size} (opset {OPSET}, onnxslim, graph hygiene)")
     payload = load_checkpoint(checkpoint)
+    sources = open_sources(payload, cfg)  # before the export: a missing data folder fails fast
     model = build_model_from_checkpoint(payload).eval()
     onnx_path = export_onnx(model, size, work_dir / f"{payload['model_name']}_fp32.onnx")
-    sources = open_sources(payload, cfg)
     stages(f"validation set: {cfg.validation_images} images from {sources.description} + FP32 reference "
            f"(onnxruntime)")
     validation = build_validation_set(sources.validation, schema_of(payload), onnx_path, size,
@@ -208,12 +217,13 @@ def _prepare(checkpoint: Path, cfg: DeployCfg, out_dir: Path, work_dir: Path, re
     x = normalize(validation.images[0])[None]
     delta = check_export_parity(model, onnx_path, x)
     calibration = functools.cache(lambda: calibration_images(sources.calibration, size, cfg.calibration_images))
+    source = sources.record(validation)
     build = _Build(checkpoint, cfg, out_dir, work_dir, rebuild_command, payload, model, onnx_path, validation,
-                   calibration, tool_versions(), schema_of(payload))
+                   calibration, tool_versions(), schema_of(payload), source)
     details = {"checkpoint": {"path": str(checkpoint), "sha256": file_sha256(checkpoint),
                               "model": build.model_name},
                "export": {"opset": OPSET, "max_abs_delta_torch_vs_onnx": delta},
-               "validation": {"images": len(validation), "source": sources.description}}
+               "validation": {"images": len(validation), **dataclasses.asdict(source)}}
     return build, details
 
 
@@ -236,6 +246,7 @@ def _build_job(build: _Build, job: Job, stages: Stages) -> Outcome:
             bundle_dir, name=bundle_dir.name, target=job.target, backend=job.format.backend,
             precision=job.precision, schema=build.schema, normalization=Normalization(),
             source_checkpoint=build.checkpoint, artifacts=lowered.artifacts, validation=build.validation,
+            validation_source=build.validation_source,
             backend_version=lowered.backend_version,
             build_command=f"{build.rebuild_command} --target {job.target} --precisions {job.precision}",
             tool_versions=build.tools, parity_thresholds=build.cfg.thresholds.of(job.precision),
@@ -336,5 +347,13 @@ def format_settings(result: DeployResult) -> str:
             f"({host['logical_cpus']} logical CPUs)")
 
 
+def format_validation_note(result: DeployResult) -> str | None:
+    """A line under the table when a validation set had no ground truth (its mIoU cells are empty)."""
+    if all(o.parity is None or o.parity.ground_truth for o in result.outcomes):
+        return None
+    return ("validation set without ground truth: mIoU is '-'; ΔmIoU / worst ΔF1 score each bundle against "
+            "the FP32 labels (a worst-case bound, reported only) and the pixel agreement gates")
+
+
 __all__ = ["DeployResult", "Job", "Outcome", "Stages", "bench_only", "check_bundle", "deploy", "find_bundle",
-           "format_settings", "plan_jobs", "write_reports"]
+           "format_settings", "format_validation_note", "plan_jobs", "write_reports"]

@@ -17,12 +17,12 @@ import numpy as np
 from tqdm import tqdm
 
 from edge.backends import TensorSpec, runner_class
-from edge.bundle import ValidationSet
+from edge.bundle import ValidationSet, ValidationSource
 from edge.data import open_dataset
-from edge.errors import CheckpointError, ConfigError, DataError
+from edge.errors import BackendUnavailable, CheckpointError, ConfigError, DataError
 from edge.preprocess import as_rgb_uint8, normalize, resize_image, resize_label
 from edge.schemas import LabelSchema, remap_labels
-from targets.config import DeployCfg
+from targets.config import REPO_ROOT, DeployCfg, DeployDataCfg
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +33,26 @@ class DeploySources:
 
     validation: Any
     calibration: Any
+    kind: str  # a ValidationSource kind: dataset | portraits | synthetic
     description: str
+
+    def record(self, validation: ValidationSet) -> ValidationSource:
+        """What the bundles' manifests say about their validation set."""
+        return ValidationSource(self.kind, self.description, validation.has_ground_truth)
 
 
 def open_sources(payload: dict[str, Any], cfg: DeployCfg) -> DeploySources:
-    """``cfg.data`` when it names a dataset, else the data recipe stored in the checkpoint."""
+    """The deploy data, first match wins:
+
+    1. ``cfg.data`` names a dataset: the user's labelled data (a missing folder is an error);
+    2. the checkpoint's recipe is synthetic: its val split (seed + 1), as the test suite's tiny models;
+    3. the recipe names a real dataset folder that exists: its val split, with ground truth;
+    4. that folder is absent (a fresh clone without ``../shared``): views of real portraits that
+       wheels ship (``edge.data.portraits``, no ground truth), never synthetic cartoons.
+    """
     data = cfg.data
     if data.format is not None:
-        if not data.root:
-            raise ConfigError(f"data.root is required with data.format={data.format!r}")
-        return DeploySources(open_dataset(data.format, Path(data.root), data.val_split),
-                             open_dataset(data.format, Path(data.root), data.calib_split),
-                             f"{data.format} at {data.root}")
+        return _explicit_sources(data)
     if "config" not in payload:
         raise CheckpointError("the checkpoint stores no training recipe ('config'); give the deploy data "
                               "explicitly: data.format=FORMAT data.root=DIR")
@@ -54,9 +62,64 @@ def open_sources(payload: dict[str, Any], cfg: DeployCfg) -> DeploySources:
 
     recipe = from_dict(RecipeCfg, payload["config"])
     data_cfg = dataclasses.replace(recipe.data, size=cfg.input_size)
-    where = f"schema {data_cfg.schema}" if data_cfg.format == "synthetic" else f"at {data_cfg.root}"
+    if data_cfg.format == "synthetic":
+        log.info("validation data: the checkpoint's recipe is synthetic (schema %s)", data_cfg.schema)
+        return DeploySources(build_source(data_cfg, data.val_split), build_source(data_cfg, data.calib_split),
+                             "synthetic", f"the checkpoint's synthetic data (schema {data_cfg.schema}, "
+                             f"split {data.val_split})")
+    root = _recipe_root(data_cfg.root)
+    if root is None:
+        from training.checkpoint import schema_of
+
+        why = f"the checkpoint's {data_cfg.format} data {data_cfg.root} is absent here"
+        return portrait_sources(schema_of(payload), cfg, why)
+    # calibration reads the primary dataset only: extra_train folders may be absent where it is not
+    data_cfg = dataclasses.replace(data_cfg, root=str(root), extra_train=())
+    log.info("validation data: the checkpoint's %s data at %s, split %s", data_cfg.format, root, data.val_split)
     return DeploySources(build_source(data_cfg, data.val_split), build_source(data_cfg, data.calib_split),
-                         f"the checkpoint's {data_cfg.format} data ({where})")
+                         "dataset", f"the checkpoint's {data_cfg.format} data at {root}, split {data.val_split}")
+
+
+def _explicit_sources(data: DeployDataCfg) -> DeploySources:
+    """The deploy data the user named; never a fallback, since they asked for it."""
+    if not data.root:
+        raise ConfigError(f"data.root is required with data.format={data.format!r}")
+    root = Path(data.root)
+    if not root.is_dir():
+        raise DataError(f"deploy data folder data.root={data.root} does not exist; fix the path, or drop "
+                        f"data.format and data.root to validate on the checkpoint's own data")
+    log.info("validation data: %s at %s, split %s (deploy data)", data.format, root, data.val_split)
+    return DeploySources(open_dataset(data.format, root, data.val_split, data.schema),
+                         open_dataset(data.format, root, data.calib_split, data.schema),
+                         "dataset", f"{data.format} data at {root}, split {data.val_split}")
+
+
+def _recipe_root(root: str | None) -> Path | None:
+    """The recipe's dataset folder as given (relative to the working directory), else relative to
+    the repository (recipes name ``../shared/data/...`` from there); None when neither exists."""
+    if not root:
+        return None
+    path = Path(root)
+    candidates = [path] if path.is_absolute() else [path, REPO_ROOT / path]
+    return next((p for p in candidates if p.is_dir()), None)
+
+
+def portrait_sources(schema: LabelSchema, cfg: DeployCfg, why: str) -> DeploySources:
+    """Views of the public-domain portraits at the input size: validation and calibration differ."""
+    from edge.data.portraits import CALIBRATION_SEED, VALIDATION_SEED, PortraitViews, find_portraits
+
+    try:
+        portraits = find_portraits()
+    except (BackendUnavailable, DataError) as exc:
+        raise DataError(f"{why} and the portrait fallback is unavailable ({exc}); give labelled deploy data: "
+                        f"data.format=FORMAT data.root=DIR") from exc
+    size = cfg.input_size
+    validation = PortraitViews(portraits, schema, size, cfg.validation_images, VALIDATION_SEED)
+    calibration = PortraitViews(portraits, schema, size, cfg.calibration_images, CALIBRATION_SEED)
+    log.warning("validation data: %s, so a real-face model is validated on real portraits, not synthetic "
+                "cartoons: %s. Parity is measured against the FP32 labels (no ground truth).",
+                why, validation.description)
+    return DeploySources(validation, calibration, "portraits", f"{validation.description} ({why})")
 
 
 def _limit(source: Any, count: int, what: str) -> int:

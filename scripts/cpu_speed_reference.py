@@ -7,6 +7,11 @@ weights** and the student's recipe (for calibration data): its masks mean nothin
 the architecture's. Parity of the reference is not checked for the same reason.
 
     python scripts/cpu_speed_reference.py --out runs/speed          # or: make bench-speed
+
+``--candidates MODEL@SIZE ...`` instead times the student beside other backbones and input sizes
+(latency mode), the table the default student's backbone and size were picked from: its mIoU
+column is the val mIoU stored in a trained checkpoint, given as ``MODEL@SIZE=CHECKPOINT``, and "–"
+for a candidate that was only timed.
 """
 from __future__ import annotations
 
@@ -17,12 +22,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-DEFAULT_STUDENT = Path("models/default/ehanet_mbv2_synthetic_lapa_256.pt")
+DEFAULT_STUDENT = Path("models/default/ehanet_mbv2_celebamask_lfw_256.pt")
 MODES = ("latency", "throughput")
 
 
 def reference_checkpoint(student: Path, model_name: str, path: Path) -> Path:
-    """``model_name`` with random weights and the student's schema and recipe."""
+    """``model_name`` with random weights and the student's schema and recipe (for calibration data)."""
     import torch
 
     from training.checkpoint import load_checkpoint, save_checkpoint
@@ -71,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating bench rounds per model and mode")
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--candidates", nargs="+", metavar="MODEL@SIZE[=CKPT]",
+                        help="time these instead of the reference (latency mode), e.g. ehanet_mbv2@384")
     args = parser.parse_args(argv)
+    if args.candidates:
+        return compare_candidates(args)
 
     args.out.mkdir(parents=True, exist_ok=True)
     reference = reference_checkpoint(args.student, args.reference, args.out / f"{args.reference}_random.pt")
@@ -87,6 +96,48 @@ def main(argv: list[str] | None = None) -> int:
     table = {key: summarize(value) for key, value in samples.items()}
     print(format_table(table, bundles, args))
     (args.out / "speed.json").write_text(json.dumps({f"{n} {m}": v for (n, m), v in table.items()}, indent=2))
+    return 0
+
+
+def parse_candidate(text: str) -> tuple[str, int, Path | None]:
+    """``MODEL@SIZE[=CHECKPOINT]`` -> (model, size, checkpoint or None)."""
+    spec, _, checkpoint = text.partition("=")
+    model, _, size = spec.partition("@")
+    if not model or not size.isdigit():
+        sys.exit(f"--candidates: expected MODEL@SIZE[=CHECKPOINT], got {text!r}")
+    return model, int(size), Path(checkpoint) if checkpoint else None
+
+
+def compare_candidates(args: argparse.Namespace) -> int:
+    """Each candidate's OpenVINO INT8 latency, round-robin, beside the val mIoU of trained ones."""
+    from training.checkpoint import load_checkpoint
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    bundles, miou = {}, {}
+    for text in args.candidates:
+        model, size, checkpoint = parse_candidate(text)
+        name = f"{model}@{size}"
+        if checkpoint is None:
+            checkpoint = reference_checkpoint(args.student, model, args.out / f"{model}_random.pt")
+            miou[name] = None
+        else:
+            miou[name] = load_checkpoint(checkpoint).get("metrics", {}).get("miou")
+        bundles[name] = build_int8_bundle(checkpoint, args.out / name.replace("@", "_"), size)
+    samples: dict[str, list[dict]] = {}
+    for round_index in range(args.rounds):
+        for name, bundle in bundles.items():
+            print(f"round {round_index + 1}/{args.rounds}: {name}", flush=True)
+            json_path = args.out / f"bench_{name.replace('@', '_')}_{round_index}.json"
+            samples.setdefault(name, []).append(bench(bundle, "latency", args.runs, args.threads, json_path))
+    table = {name: summarize(value) for name, value in samples.items()}
+    title = (f"OpenVINO INT8, latency mode, {args.threads} threads, median of {args.rounds} round-robin rounds "
+             f"of {args.runs} runs; mIoU = val mIoU of a trained checkpoint")
+    lines = [title, f"{'candidate':<20} {'val mIoU':>8} {'p50 ms':>7} {'p99 ms':>7} {'FPS':>7}"]
+    for name, row in table.items():
+        score = "–" if miou[name] is None else f"{100 * miou[name]:.2f}"
+        lines.append(f"{name:<20} {score:>8} {row['p50']:7.2f} {row['p99']:7.2f} {row['fps']:7.1f}")
+    print("\n".join(lines))
+    (args.out / "candidates.json").write_text(json.dumps({"table": table, "miou": miou}, indent=2))
     return 0
 
 

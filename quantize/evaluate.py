@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from edge.backends import BaseRunner, TensorSpec, import_library, runner_class
+from edge.backends import TensorSpec, runner_class
 from edge.errors import DataError, UnknownNameError
 from edge.metrics import ConfusionMatrix
 from edge.preprocess import argmax_labels, normalize, resize_image, resize_label
@@ -67,33 +67,7 @@ def score_torch(model: nn.Module, data: EvalSet) -> ConfusionMatrix:
     return matrix
 
 
-class ExactQdqOrtRunner(BaseRunner):
-    """onnxruntime with graph optimizations off: every QuantizeLinear/DequantizeLinear runs as the ONNX
-    spec defines it, around float ops, which is the arithmetic the QDQ graph means.
-
-    With optimizations on, onnxruntime's CPU provider fuses Q/DQ into its own integer kernels, whose
-    results on this x86 CPU (AVX2, no VNNI) drift from that arithmetic: on the default student, PTQ
-    lost 0.43 mIoU points here against 2.18 with the fused kernels. Those are the kernels that runtime
-    deploys with (the ``onnxruntime`` eval backend scores them), not a property of the graph.
-    """
-
-    backend = "onnxruntime"
-
-    def _activate_impl(self) -> None:
-        ort = import_library(self.backend)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        options.intra_op_num_threads = self.threads or 0
-        self._session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
-
-    def _infer_impl(self, x: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {self.input_spec.name: x})[0]
-
-    def _deactivate_impl(self) -> None:
-        del self._session
-
-
-EXACT_QDQ = "onnxruntime-qdq"
+EXACT_QDQ = "onnxruntime-qdq"  # edge.backends.ort.ExactQdqOrtRunner
 EVAL_BACKENDS = (EXACT_QDQ, "onnxruntime", "openvino")
 
 
@@ -104,7 +78,7 @@ def score_onnx(path: str | Path, data: EvalSet, backend: str = EXACT_QDQ,
     if backend not in EVAL_BACKENDS:
         raise UnknownNameError("eval backend", backend, EVAL_BACKENDS)
     spec = TensorSpec("input", tuple(data.images[0].shape), "float32")
-    runner = ExactQdqOrtRunner if backend == EXACT_QDQ else runner_class(backend)
+    runner = runner_class(backend)
     # The float parts run f32 wherever the backend can pin it (OpenVINO picks bf16 on bf16 CPUs).
     pinned = "f32" if "f32" in runner.inference_precisions else None
     matrix = ConfusionMatrix(data.schema.num_classes)

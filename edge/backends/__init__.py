@@ -3,6 +3,10 @@
 ``BACKENDS`` is the one table of backend names, runner classes ("module:Class"), the
 library each needs and how to install it. Nothing here imports a backend library, so
 ``edge`` works on a device that has only the backend it deploys to.
+
+``onnxruntime-qdq`` is onnxruntime with graph optimizations off: every QuantizeLinear/DequantizeLinear
+runs as the ONNX spec defines it, the arithmetic a QDQ graph means (TensorRT's explicit quantization).
+It scores QDQ ONNX files in ``quantize`` and the host-side rows of jetson int8 bundles.
 """
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ class BackendEntry:
 BACKENDS: dict[str, BackendEntry] = {
     "onnxruntime": BackendEntry("edge.backends.ort:OrtRunner", "onnxruntime",
                                 "pip install 'edgeparse[ort]' (onnxruntime==1.31.1)"),
+    "onnxruntime-qdq": BackendEntry("edge.backends.ort:ExactQdqOrtRunner", "onnxruntime",
+                                    "pip install 'edgeparse[ort]' (onnxruntime==1.31.1)"),
     "openvino": BackendEntry("edge.backends.openvino:OpenVinoRunner", "openvino",
                              "pip install 'edgeparse[openvino]' (openvino==2026.4.1)"),
     "litert": BackendEntry("edge.backends.litert:LiteRtRunner", "ai_edge_litert",

@@ -52,3 +52,15 @@ def test_input_name_mismatch_and_corrupt_file_are_bundle_errors(tiny, tmp_path):
     corrupt.write_bytes(b"not a protobuf")
     with pytest.raises(BundleError, match="onnxruntime cannot load"):
         OrtRunner(corrupt, TensorSpec("input", (1, 3, 32, 32))).activate()
+
+
+def test_exact_qdq_mode_is_a_registered_runner_with_optimizations_off(make_bundle, tiny):
+    """`onnxruntime-qdq` (quantize's scorer, jetson int8 host rows): the same contract, no graph fusions."""
+    from edge.backends import runner_class
+
+    spec = TensorSpec("input", (1, 3, tiny.size, tiny.size))
+    with runner_class("onnxruntime-qdq")(tiny.reference, spec, threads=1) as runner:
+        out = runner.infer(normalize(tiny.images[0], tiny.norm)[None])
+        settings = runner.applied_settings()
+    np.testing.assert_allclose(out[0], tiny.reference_logits[0], atol=1e-5)
+    assert settings["backend"] == "onnxruntime-qdq" and settings["graph_optimization"] == "ORT_DISABLE_ALL"

@@ -11,7 +11,7 @@ from edge.errors import BackendUnavailable, ConfigError, UnknownNameError
 
 
 def test_every_entry_names_an_importable_runner_class():
-    assert list_backends() == ["litert", "onnxruntime", "openvino", "tensorrt"]
+    assert list_backends() == ["litert", "onnxruntime", "onnxruntime-qdq", "openvino", "tensorrt"]
     for name in BACKENDS:
         cls = runner_class(name)
         assert issubclass(cls, BaseRunner) and cls.backend == name

@@ -14,6 +14,13 @@ import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# No network in tests: edgeparse opts out of OpenVINO's/NNCF's telemetry before it imports them, and some
+# tests import openvino themselves, so opt out for the whole session before any of them runs (after
+# OMP_NUM_THREADS: this imports numpy).
+from edge.backends import opt_out_of_telemetry
+
+opt_out_of_telemetry()
+
 REPO = Path(__file__).resolve().parents[1]
 
 # Prepended to a snippet: any import of torch (direct or from a dependency) raises ImportError.

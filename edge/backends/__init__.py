@@ -10,7 +10,10 @@ It scores QDQ ONNX files in ``quantize`` and the host-side rows of jetson int8 b
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -18,6 +21,8 @@ from types import ModuleType
 from edge.backends.base import MODES, BaseRunner, Runner, TensorSpec
 from edge.bundle import Bundle, load_bundle
 from edge.errors import BackendUnavailable, UnknownNameError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,21 @@ BACKENDS: dict[str, BackendEntry] = {
 }
 
 
+# OpenVINO's model converter and NNCF send usage statistics through this package (a client id written
+# under ~/intel, then HTTPS posts to an analytics host). Both fall back to a no-op stub when it cannot
+# be imported, so blocking its import is an opt-out that writes no consent file and needs no network.
+TELEMETRY_PACKAGE = "openvino_telemetry"
+TELEMETRY_LIBRARIES = frozenset({"openvino", "nncf"})
+
+
+@functools.cache
+def opt_out_of_telemetry() -> None:
+    """Keep OpenVINO and NNCF from phoning home; effective when called before either is first imported."""
+    if sys.modules.setdefault(TELEMETRY_PACKAGE, None) is not None:
+        log.warning("%s was imported before edgeparse could block it, so OpenVINO/NNCF telemetry stays as "
+                    "configured (opt out for good with: opt_in_out --opt_out)", TELEMETRY_PACKAGE)
+
+
 def list_backends() -> list[str]:
     return sorted(BACKENDS)
 
@@ -56,6 +76,8 @@ def import_library(backend: str, module: str | None = None) -> ModuleType:
     """Import the library ``backend`` needs (or its extra ``module``), with an install hint."""
     entry = _entry(backend)
     name = module or entry.library
+    if name.split(".")[0] in TELEMETRY_LIBRARIES:
+        opt_out_of_telemetry()
     try:
         return importlib.import_module(name)
     except ImportError as exc:
@@ -83,4 +105,4 @@ def open_runner(bundle: Bundle | str | Path, threads: int | None = None, mode: s
 
 
 __all__ = ["BACKENDS", "MODES", "BackendEntry", "BaseRunner", "Runner", "TensorSpec", "import_library",
-           "list_backends", "open_runner", "runner_class"]
+           "list_backends", "open_runner", "opt_out_of_telemetry", "runner_class"]

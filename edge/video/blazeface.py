@@ -118,9 +118,11 @@ def load_tflite(path: Path, threads: int) -> tuple[InvokeFn, str]:
         log.debug("ai_edge_litert not installed; trying OpenVINO's TFLite frontend")
     else:
         return _litert_invoke(Interpreter(model_path=str(path), num_threads=threads)), "litert"
+    from edge.backends import import_library  # imports OpenVINO with its telemetry opted out
+
     try:
-        import openvino as ov
-    except ImportError as exc:
+        ov = import_library("openvino")
+    except BackendUnavailable as exc:
         raise BackendUnavailable("BlazeFace needs a TFLite interpreter: pip install ai-edge-litert==2.3.0 "
                                  "(or openvino==2026.4.1)") from exc
     core = ov.Core()

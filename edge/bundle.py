@@ -20,7 +20,7 @@ import logging
 import shutil
 import zipfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone  # not datetime.UTC: Python >= 3.11 only
 from pathlib import Path
 from typing import Any, Literal
 
@@ -300,7 +300,7 @@ def write_bundle(
         "tool_versions": tool_versions or {},
         "parity_thresholds": dataclasses.asdict(parity_thresholds or ParityThresholds()),
         "quantization": quantization or {}, "inference_precision": inference_precision, "notes": notes,
-        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "validation_source": dataclasses.asdict(validation_source) if validation_source else None,
     }
     manifest = _parse_manifest(fields, where="write_bundle", hint="check the arguments")

@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone  # not datetime.UTC: Python >= 3.11 only
 from pathlib import Path
 from typing import Any
 
@@ -376,7 +376,7 @@ def _open_for_engine(bundle_dir: str | Path) -> tuple[Path, EngineBuildSettings]
 
 def _record_engine(root: Path, settings: EngineBuildSettings, version: str, how: str) -> None:
     manifest = load_manifest(root)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     note = f"Engine {settings.engine} built on this device by {how}, TensorRT {version}, {stamp}."
     artifacts = {settings.engine: file_sha256(root / settings.engine), **manifest.artifacts}
     tools = {**manifest.tool_versions, "tensorrt": version}

@@ -6,12 +6,15 @@ A target module (``targets/<file>.py``, named after the target, not the library)
 * ``GRAPH_RULES: GraphRules`` - the ONNX ops it accepts and whether it needs static shapes,
   checked on the FP32 ONNX before lowering (``targets.export.check_target_graph``);
 * ``lower(request: LowerRequest) -> Lowered`` - build the artifact files of one precision in
-  ``request.work_dir``; raises ``UnsupportedError`` for a precision ``SPEC`` lacks.
+  ``request.work_dir``; raises ``UnsupportedError`` for a precision ``SPEC`` lacks;
+* ``host_model(bundle: Bundle) -> Path`` - only where a format row names a ``host_check`` runner
+  (jetson): the bundle file that runner scores on the build host.
 
 ``edgeparse deploy`` (``targets.pipeline``) turns each ``Lowered`` into a bundle, then validates
 and benchmarks it. A bundle whose first artifact lacks ``SPEC.suffix`` (e.g. a jetson bundle
 built on a host without TensorRT, which ships the ONNX and ``build_engine.sh``) is reported as
-``skipped`` with its notes, and a missing backend library as ``unavailable``.
+``skipped`` with its notes, and a missing backend library as ``unavailable``; a host-side
+accuracy row (``host:<runner>``) follows it where the format has one.
 Modules are imported on first use, so importing ``targets`` needs no torch or backend.
 """
 from __future__ import annotations

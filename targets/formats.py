@@ -21,7 +21,11 @@ PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 class Format:
     """``inference_precision`` goes into the bundle manifest: the arithmetic precision the runner
     pins and reads back (OpenVINO would otherwise pick bf16 on CPUs with native bf16); None for
-    backends without such a setting."""
+    backends without such a setting.
+
+    ``host_check`` is the ``edge.backends`` runner that scores a bundle on the build host when its own
+    runtime lives on the device (jetson): it runs the target's ``host_model`` (the ONNX the device
+    builds from) on the bundle's validation set, gated like every row, so no bundle ships unchecked."""
 
     target: str  # onnx | cpu | mobile | jetson
     precision: str  # one of PRECISIONS
@@ -30,6 +34,7 @@ class Format:
     needs_gpu: bool
     how: str  # what lowering does, shown as the stage line of ``edgeparse deploy``
     inference_precision: str | None = None
+    host_check: str | None = None
 
 
 _FORMATS: tuple[Format, ...] = (
@@ -46,9 +51,11 @@ _FORMATS: tuple[Format, ...] = (
            "FP32 .tflite with FP16 weights (ai-edge-quantizer float casting)"),
     Format("mobile", "int8", "litert", ".tflite", False,
            "full-integer .tflite: PT2E PTQ calibration (or a LiteRT QAT checkpoint), int8 I/O"),
-    Format("jetson", "fp16", "tensorrt", ".engine", True, "TensorRT FP16 engine (built on the device)"),
+    Format("jetson", "fp16", "tensorrt", ".engine", True,
+           "TensorRT FP16 engine (built on the device): the FP32 ONNX + FP16 flag (TensorRT 10) or the "
+           "FP16 ONNX, strongly typed (TensorRT 11)", host_check="onnxruntime"),
     Format("jetson", "int8", "tensorrt", ".engine", True,
-           "TensorRT explicit-INT8 engine from the QDQ ONNX (built on the device)"),
+           "TensorRT explicit-INT8 engine from the QDQ ONNX (built on the device)", host_check="onnxruntime-qdq"),
 )
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.backends import open_runner
+from edge.backends import TensorSpec, open_runner, runner_class
 from edge.bench import BenchResult, benchmark, host_info
 from edge.bundle import (
     MANIFEST_FILE,
@@ -98,6 +98,11 @@ class Outcome:
     bundle_dir: Path | None = None
     parity: ParityResult | None = None
     bench: BenchResult | None = None
+    host_check: bool = False  # a host-side accuracy row of a bundle whose runtime is on the device
+
+    @property
+    def label(self) -> str:
+        return f"{self.job.label} host check" if self.host_check else self.job.label
 
     def details(self) -> dict[str, Any]:
         return {"bundle": str(self.bundle_dir) if self.bundle_dir else None,
@@ -157,6 +162,43 @@ def check_bundle(bundle_dir: Path, job: Job, cfg: DeployCfg, stages: Stages) -> 
     if job.target == "onnx" and row.status == "ok":
         row = dataclasses.replace(row, reason="FP32 reference (the numbers every row is compared with)")
     return Outcome(job, row, bundle_dir, parity, bench)
+
+
+def _host_rows(outcome: Outcome, cfg: DeployCfg, stages: Stages) -> list[Outcome]:
+    """The host-side accuracy row that follows ``outcome`` when its format has one (1 stage)."""
+    job = outcome.job
+    if job.format.host_check is None:
+        return []
+    if outcome.bundle_dir is None or outcome.row.status == "export_failed":  # no readable bundle to check
+        stages.skip_to(stages.index + 1)
+        return []
+    return [host_check(outcome.bundle_dir, job, cfg, stages)]
+
+
+def host_check(bundle_dir: Path, job: Job, cfg: DeployCfg, stages: Stages) -> Outcome:
+    """Score a bundle whose runtime is on the device (jetson) on this host: the ``Format.host_check``
+    runner runs the target's ``host_model`` (the ONNX the device builds from) on the bundle's validation
+    set, gated by the bundle's thresholds like every row. No latency: this host's speed is not the device's."""
+    backend = job.format.host_check
+    stages(f"{job.label}: host-side accuracy, {backend} on this host (not {job.format.backend})")
+    bundle = load_bundle(bundle_dir)
+    base = dataclasses.replace(make_row(bundle), format=f"host:{backend}")
+    note = f"host-side {backend} check, not {job.format.backend}"
+    m = bundle.manifest
+    try:
+        model = load_target(job.target).host_model(bundle)
+        with runner_class(backend)(model, TensorSpec(m.input.name, tuple(m.input.shape), m.input.dtype),
+                                   threads=cfg.bench.threads) as runner:
+            parity = validate_bundle(bundle, runner, progress=True)
+    except (BackendUnavailable, UnsupportedError, BundleError) as exc:
+        status = ("unavailable" if isinstance(exc, BackendUnavailable) else
+                  "skipped" if isinstance(exc, UnsupportedError) else "export_failed")
+        return Outcome(job, dataclasses.replace(base, status=status, reason=f"{note}: {exc}"), bundle_dir,
+                       host_check=True)
+    row = make_row(bundle, parity)
+    row = dataclasses.replace(row, format=base.format, size_mb=model.stat().st_size / 1e6,
+                              reason=f"{note}: {model.name}; {row.reason}")
+    return Outcome(job, row, bundle_dir, parity, host_check=True)
 
 
 def _validate_and_bench(bundle: Bundle, job: Job, cfg: DeployCfg,
@@ -287,12 +329,19 @@ def deploy(checkpoint: Path, cfg: DeployCfg, jobs: list[Job], out_dir: Path, reb
     """Build, validate and benchmark every job; bundles land in ``out_dir/<model>_<target>_<precision>``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out_dir / "deploy_config.yaml")
-    stages = Stages(2 + 3 * len(jobs), emit)
+    stages = Stages(2 + 3 * len(jobs) + _host_stages(jobs), emit)
+    outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix=".deploy-work-", dir=out_dir) as work:
         build, details = _prepare(checkpoint, cfg, out_dir, Path(work), rebuild_command, stages)
-        outcomes = [_build_job(build, job, stages) for job in jobs]
-    details.update(deploy_config=to_dict(cfg), bundles={o.job.label: o.details() for o in outcomes})
+        for job in jobs:
+            outcome = _build_job(build, job, stages)
+            outcomes += [outcome, *_host_rows(outcome, cfg, stages)]
+    details.update(deploy_config=to_dict(cfg), bundles={o.label: o.details() for o in outcomes})
     return DeployResult(outcomes, _settings(cfg, outcomes), details)
+
+
+def _host_stages(jobs: list[Job]) -> int:
+    return sum(job.format.host_check is not None for job in jobs)
 
 
 def find_bundle(out_dir: Path, job: Job, checkpoint_sha256: str | None) -> Path | None:
@@ -313,17 +362,18 @@ def bench_only(cfg: DeployCfg, jobs: list[Job], out_dir: Path, checkpoint: Path 
                emit: Emit) -> DeployResult:
     """Validate and benchmark the bundles a previous ``edgeparse deploy`` left in ``out_dir``."""
     sha = file_sha256(checkpoint) if checkpoint else None
-    stages = Stages(2 * len(jobs), emit)
-    outcomes = []
+    stages = Stages(2 * len(jobs) + _host_stages(jobs), emit)
+    outcomes: list[Outcome] = []
     for job in jobs:
         bundle_dir = find_bundle(out_dir, job, sha)
         if bundle_dir is None:
             stages.skip_to(stages.index + 2)
-            outcomes.append(_status_row(job, "skipped", f"no {job.label} bundle in {out_dir}; build it with "
-                                        f"`edgeparse deploy --target {job.target} --precisions {job.precision}`"))
-            continue
-        outcomes.append(check_bundle(bundle_dir, job, cfg, stages))
-    details = {"mode": "bench-only", "bundles": {o.job.label: o.details() for o in outcomes}}
+            outcome = _status_row(job, "skipped", f"no {job.label} bundle in {out_dir}; build it with "
+                                  f"`edgeparse deploy --target {job.target} --precisions {job.precision}`")
+        else:
+            outcome = check_bundle(bundle_dir, job, cfg, stages)
+        outcomes += [outcome, *_host_rows(outcome, cfg, stages)]
+    details = {"mode": "bench-only", "bundles": {o.label: o.details() for o in outcomes}}
     return DeployResult(outcomes, _settings(cfg, outcomes), details)
 
 
@@ -356,4 +406,4 @@ def format_validation_note(result: DeployResult) -> str | None:
 
 
 __all__ = ["DeployResult", "Job", "Outcome", "Stages", "bench_only", "check_bundle", "deploy", "find_bundle",
-           "format_settings", "format_validation_note", "plan_jobs", "write_reports"]
+           "format_settings", "format_validation_note", "host_check", "plan_jobs", "write_reports"]

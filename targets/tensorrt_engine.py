@@ -6,10 +6,16 @@ TensorRT Python API. ``adopt_engine`` records one that trtexec built (``build_en
 ``<stem>.engine`` first in the manifest with its sha256, so that ``edgeparse validate``/``bench`` run
 it through ``TensorRtRunner``.
 
-This code targets the TensorRT 10 Python API (JetPack 6/7). FP16 uses the weakly typed
-``BuilderFlag.FP16``. INT8 is explicit quantization only (Q/DQ nodes, no calibrator). It builds a
-``STRONGLY_TYPED`` network by default; otherwise a weakly typed one with ``INT8 | FP16``. TensorRT 11
-removed the weak-typing flags, so fp16 (and weakly typed int8) fail there with an ``UnsupportedError``.
+The build path depends on the TensorRT version found (``build_path``):
+
+* TensorRT 10 (JetPack 6): fp16 builds the FP32 ONNX with the weakly typed ``BuilderFlag.FP16``; int8
+  builds the QDQ ONNX as a ``STRONGLY_TYPED`` network (or weakly typed with ``INT8 | FP16`` when the
+  settings ask for it). INT8 is explicit quantization only (Q/DQ nodes, no calibrator).
+* TensorRT 11 and later (JetPack 7): the precision builder flags and calibrators are gone and every
+  network is strongly typed, so the build takes the bundle's typed ONNX: the FP16 ONNX for fp16
+  (FP16 tensors, fp32 input and logits), the QDQ ONNX for int8.
+
+Device side: runs on Python >= 3.10 (JetPack 6), like ``edge``.
 """
 from __future__ import annotations
 
@@ -73,7 +79,10 @@ class ShapeProfile:
 @dataclass(frozen=True)
 class EngineBuildSettings:
     """``engine_build.json``: how the device builds the engine; written by ``lower``, read by
-    ``edgeparse build-engine`` and mirrored by ``build_engine.sh``. ``profile`` is None for a static input."""
+    ``edgeparse build-engine`` and mirrored by ``build_engine.sh``. ``profile`` is None for a static input.
+
+    ``onnx`` is what TensorRT 10 builds, strongly typed or with builder flags as ``strongly_typed`` says;
+    ``typed_onnx`` the strongly typed network TensorRT 11+ builds (None in bundles made before it)."""
 
     onnx: str
     engine: str
@@ -83,6 +92,12 @@ class EngineBuildSettings:
     profile: ShapeProfile | None
     strongly_typed: bool
     workspace_mb: int = DEFAULT_WORKSPACE_MB
+    typed_onnx: str | None = None
+
+    @property
+    def strongly_typed_onnx(self) -> str | None:
+        """The file a strongly typed build parses; a QDQ ONNX is typed itself (int8 where Q/DQ say)."""
+        return self.typed_onnx or (self.onnx if self.precision == "int8" else None)
 
     def save(self, path: Path) -> Path:
         path.write_text(json.dumps(to_dict(self), indent=2) + "\n")
@@ -100,10 +115,54 @@ class EngineBuildSettings:
 
 
 @dataclass(frozen=True)
+class BuildPath:
+    """What one TensorRT version builds from a bundle: which of its ONNX files, and how it is typed."""
+
+    tensorrt_major: int
+    onnx: str
+    strongly_typed: bool
+    builder_flags: tuple[str, ...]
+
+    def describe(self) -> str:
+        typing_ = "strongly typed" if self.strongly_typed else "weakly typed, flags " + "|".join(self.builder_flags)
+        return f"TensorRT {self.tensorrt_major} path: {self.onnx}, {typing_}"
+
+
+# TensorRT 11 removed BuilderFlag.FP16/INT8 and the calibrators: every network is strongly typed.
+STRONGLY_TYPED_ONLY_FROM = 11
+
+
+def tensorrt_major(version: str) -> int:
+    """The major of a ``tensorrt.__version__`` such as ``10.3.0.30``."""
+    head = str(version).split(".")[0]
+    if not head.isdigit():
+        raise UnsupportedError(f"cannot read the TensorRT version {version!r}")
+    return int(head)
+
+
+def build_path(settings: EngineBuildSettings, major: int) -> BuildPath:
+    """The ONNX and typing a TensorRT of ``major`` builds: flags or strong typing on 10, strong typing
+    from the typed ONNX on 11+ (see the module doc)."""
+    _check_precision(settings.precision)
+    if major < 10:
+        raise UnsupportedError(f"TensorRT {major}: edgeparse builds engines with TensorRT 10 (JetPack 6) or "
+                               f"{STRONGLY_TYPED_ONLY_FROM}+ (JetPack 7)")
+    typed = settings.strongly_typed_onnx
+    if major < STRONGLY_TYPED_ONLY_FROM and not settings.strongly_typed:
+        return BuildPath(major, settings.onnx, False, builder_flags(settings.precision, False))
+    if typed is None:
+        raise UnsupportedError(f"TensorRT {major} builds strongly typed networks only, and this {settings.precision} "
+                               f"bundle has no strongly typed ONNX (typed_onnx in {SETTINGS_FILE}); rebuild the "
+                               f"bundle with the current `edgeparse deploy --target jetson`")
+    return BuildPath(major, typed, True, ())
+
+
+@dataclass(frozen=True)
 class EngineBuildReport:
     """What one ``build_engine`` call produced and with which settings."""
 
     engine_path: Path
+    onnx: str  # the bundle file the engine was built from
     precision: str
     strongly_typed: bool
     builder_flags: tuple[str, ...]
@@ -124,8 +183,8 @@ class EngineBuildReport:
         shapes = f"profile {self.profile.describe()}" if self.profile else f"static input {_dims(self.input_shape)}"
         cache = (f"timing cache {self.timing_cache} ({'reused' if self.timing_cache_reused else 'new'})"
                  if self.timing_cache else "no timing cache")
-        return (f"built {self.engine_path} ({self.engine_mb:.2f} MB) in {self.build_s:.1f} s with TensorRT "
-                f"{self.tensorrt_version}: {self.precision}, {typing_}, {shapes}, workspace "
+        return (f"built {self.engine_path} ({self.engine_mb:.2f} MB) from {self.onnx} in {self.build_s:.1f} s "
+                f"with TensorRT {self.tensorrt_version}: {self.precision}, {typing_}, {shapes}, workspace "
                 f"{self.workspace_mb} MB, {cache}")
 
 
@@ -141,12 +200,12 @@ def _check_precision(precision: str) -> None:
 
 
 def builder_flags(precision: str, strongly_typed: bool) -> tuple[str, ...]:
-    """The ``trt.BuilderFlag`` names a build sets. A strongly typed network takes none (TensorRT rejects
-    precision flags there); weakly typed int8 adds FP16 for the layers Q/DQ leave in float."""
+    """The ``trt.BuilderFlag`` names a TensorRT 10 build sets. A strongly typed network takes none (TensorRT
+    rejects precision flags there); weakly typed int8 adds FP16 for the layers Q/DQ leave in float."""
     _check_precision(precision)
-    if precision == "int8":
-        return () if strongly_typed else ("INT8", "FP16")
-    return ("FP16",)
+    if strongly_typed:
+        return ()
+    return ("INT8", "FP16") if precision == "int8" else ("FP16",)
 
 
 def resolve_profile(input_name: str, onnx_dims: tuple[int, ...], input_shape: tuple[int, ...],
@@ -178,53 +237,59 @@ def resolve_profile(input_name: str, onnx_dims: tuple[int, ...], input_shape: tu
     return chosen
 
 
-def build_engine(onnx_path: str | Path, engine_path: str | Path, precision: str, input_shape: tuple[int, ...],
-                 profile: ShapeProfile | None = None, timing_cache_path: str | Path | None = None,
-                 workspace_mb: int = DEFAULT_WORKSPACE_MB, strongly_typed_for_qdq: bool = True,
-                 input_name: str = "input") -> EngineBuildReport:
-    """Build a serialized TensorRT engine from ``onnx_path`` with the TensorRT 10 Python API.
+def build_engine(settings: EngineBuildSettings, folder: str | Path, timing_cache_path: str | Path | None = None,
+                 workspace_mb: int | None = None) -> EngineBuildReport:
+    """Build ``folder/settings.engine`` from the bundle ONNX that the TensorRT found here takes (``build_path``).
 
-    ``precision`` is fp16 (the FP32 ONNX, built with ``BuilderFlag.FP16``) or int8 (a QDQ ONNX:
-    explicit quantization, strongly typed unless ``strongly_typed_for_qdq`` is False). The timing cache
-    at ``timing_cache_path`` is read if present and written back after the build. Raises
-    ``BackendUnavailable`` without TensorRT or a GPU, ``ExportError`` when parsing or building fails.
+    The timing cache at ``timing_cache_path`` is read if present and written back after the build;
+    ``workspace_mb`` overrides the settings'. Raises ``BackendUnavailable`` without TensorRT or a GPU,
+    ``UnsupportedError`` for a TensorRT this bundle has no input for, ``ExportError`` when parsing or
+    building fails.
     """
-    onnx_path, engine_path = Path(onnx_path), Path(engine_path)
-    flags = builder_flags(precision, strongly_typed_for_qdq)
+    folder = Path(folder)
+    workspace_mb = workspace_mb or settings.workspace_mb
     if workspace_mb < 1:
         raise ConfigError(f"workspace_mb must be >= 1, got {workspace_mb}")
+    _check_precision(settings.precision)
+    trt = _import_tensorrt()
+    path = build_path(settings, tensorrt_major(trt.__version__))
+    onnx_path, engine_path = folder / path.onnx, folder / settings.engine
     if not onnx_path.is_file():
         raise ExportError(f"ONNX model {onnx_path} not found")
-    trt = _import_tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = _create_builder(trt, logger)
-    strongly_typed = precision == "int8" and strongly_typed_for_qdq
-    network_flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
-    network = builder.create_network(network_flags)
-    parser = trt.OnnxParser(network, logger)
-    _parse(parser, onnx_path)
-    resolved = _check_network_io(network, onnx_path, input_name, tuple(input_shape), profile)
+    network = builder.create_network(_network_flags(trt, path.strongly_typed))
+    _parse(trt.OnnxParser(network, logger), onnx_path)
+    resolved = _check_network_io(network, onnx_path, settings.input_name, tuple(settings.input_shape),
+                                 settings.profile)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
-    _set_builder_flags(trt, config, flags)
+    _set_builder_flags(trt, config, path.builder_flags)
     if resolved is not None:
-        _add_profile(builder, config, input_name, resolved)
+        _add_profile(builder, config, settings.input_name, resolved)
     cache_path = Path(timing_cache_path) if timing_cache_path else None
     reused = _attach_timing_cache(config, cache_path) if cache_path else False
-    log.info("building a %s TensorRT %s engine from %s (this takes minutes on a Jetson)", precision,
-             trt.__version__, onnx_path.name)
+    log.info("building a %s TensorRT %s engine (%s; this takes minutes on a Jetson)", settings.precision,
+             trt.__version__, path.describe())
     start = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     build_s = time.perf_counter() - start
     if serialized is None:
         raise ExportError(f"TensorRT {trt.__version__} could not build an engine from {onnx_path} "
-                          f"({precision}); the TensorRT log above says why")
+                          f"({settings.precision}); the TensorRT log above says why")
     _write_atomic(engine_path, bytes(serialized))
     if cache_path:
         _write_atomic(cache_path, bytes(config.get_timing_cache().serialize()))
-    return EngineBuildReport(engine_path, precision, strongly_typed, flags, tuple(input_shape), resolved,
-                             workspace_mb, trt.__version__, cache_path, reused, build_s,
-                             engine_path.stat().st_size / 1e6)
+    return EngineBuildReport(engine_path, path.onnx, settings.precision, path.strongly_typed, path.builder_flags,
+                             tuple(settings.input_shape), resolved, workspace_mb, trt.__version__, cache_path,
+                             reused, build_s, engine_path.stat().st_size / 1e6)
+
+
+def _network_flags(trt: Any, strongly_typed: bool) -> int:
+    """``create_network`` flags. STRONGLY_TYPED is required on TensorRT 10; 11 keeps it as an ignored,
+    deprecated flag (every network is strongly typed there), and a release without it needs none."""
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    return 1 << int(flag) if strongly_typed and flag is not None else 0
 
 
 def _import_tensorrt() -> Any:
@@ -279,10 +344,9 @@ def _check_network_io(network: Any, onnx_path: Path, input_name: str, input_shap
 
 def _set_builder_flags(trt: Any, config: Any, flags: tuple[str, ...]) -> None:
     for flag in flags:
-        if not hasattr(trt.BuilderFlag, flag):
-            raise UnsupportedError(f"TensorRT {trt.__version__} has no BuilderFlag.{flag} (TensorRT 11 removed "
-                                   f"weak typing): build int8 from the QDQ ONNX strongly typed, or use the "
-                                   f"TensorRT 10 of JetPack 6/7")
+        if not hasattr(trt.BuilderFlag, flag):  # build_path asks for flags only where TensorRT 10 has them
+            raise UnsupportedError(f"TensorRT {trt.__version__} has no BuilderFlag.{flag}: set strongly_typed or "
+                                   f"use a TensorRT with weak typing (10.x)")
         config.set_flag(getattr(trt.BuilderFlag, flag))
 
 
@@ -324,11 +388,10 @@ def build_bundle_engine(bundle_dir: str | Path, workspace_mb: int | None = None,
     ``timing_cache`` defaults to ``timing.cache`` in the bundle; share one path between bundles to reuse
     tactic timings. Any earlier engine is replaced.
     """
-    _import_tensorrt()  # fail before touching the bundle on a host without TensorRT
-    root, settings = _open_for_engine(bundle_dir)
-    report = build_engine(root / settings.onnx, root / settings.engine, settings.precision, settings.input_shape,
-                          settings.profile, Path(timing_cache) if timing_cache else root / TIMING_CACHE_FILE,
-                          workspace_mb or settings.workspace_mb, settings.strongly_typed, settings.input_name)
+    trt = _import_tensorrt()  # fail before touching the bundle on a host without TensorRT
+    root, settings = _open_for_engine(bundle_dir, tensorrt_major(trt.__version__))
+    report = build_engine(settings, root, Path(timing_cache) if timing_cache else root / TIMING_CACHE_FILE,
+                          workspace_mb)
     _record_engine(root, settings, report.tensorrt_version, "edgeparse build-engine (TensorRT Python API)")
     return report
 
@@ -354,9 +417,9 @@ def _tensorrt_version() -> str:
         return "unknown (engine built by trtexec; TensorRT Python bindings not installed)"
 
 
-def _open_for_engine(bundle_dir: str | Path) -> tuple[Path, EngineBuildSettings]:
-    """Check that ``bundle_dir`` is a jetson bundle; drop a previous engine from its manifest (it is being
-    replaced) and verify every other file's checksum."""
+def _open_for_engine(bundle_dir: str | Path, major: int | None = None) -> tuple[Path, EngineBuildSettings]:
+    """Check that ``bundle_dir`` is a jetson bundle (with an input for TensorRT ``major``, when given); drop a
+    previous engine from its manifest (it is being replaced) and verify every other file's checksum."""
     root = Path(bundle_dir)
     manifest = load_manifest(root)
     if manifest.target != "jetson" or manifest.backend != "tensorrt":
@@ -365,6 +428,8 @@ def _open_for_engine(bundle_dir: str | Path) -> tuple[Path, EngineBuildSettings]
     if SETTINGS_FILE not in manifest.artifacts:
         raise ConfigError(f"{root}: no {SETTINGS_FILE} in the manifest; rebuild the bundle with: "
                           f"{manifest.build_command}")
+    if major is not None:
+        build_path(EngineBuildSettings.load(root / SETTINGS_FILE), major)  # refuse before touching the manifest
     engines = [rel for rel in manifest.artifacts if rel.endswith(ENGINE_SUFFIX)]
     if engines:
         sources = {rel: sha for rel, sha in manifest.artifacts.items() if rel not in engines}
@@ -377,13 +442,21 @@ def _open_for_engine(bundle_dir: str | Path) -> tuple[Path, EngineBuildSettings]
 def _record_engine(root: Path, settings: EngineBuildSettings, version: str, how: str) -> None:
     manifest = load_manifest(root)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    note = f"Engine {settings.engine} built on this device by {how}, TensorRT {version}, {stamp}."
+    note = f"Engine {settings.engine} built on this device by {how}, TensorRT {version}{_path_note(settings, version)}, {stamp}."
     artifacts = {settings.engine: file_sha256(root / settings.engine), **manifest.artifacts}
     tools = {**manifest.tool_versions, "tensorrt": version}
     _save_manifest(root, dataclasses.replace(manifest, artifacts=artifacts, backend_version=version,
                                              tool_versions=tools, notes=_notes(root, note)))
     load_bundle(root)  # the engine is now the model file; re-verify the whole bundle
     log.info("recorded %s in %s", settings.engine, root / MANIFEST_FILE)
+
+
+def _path_note(settings: EngineBuildSettings, version: str) -> str:
+    """`` (TensorRT 10 path: ...)`` for the manifest note; empty when the version or path is unknown."""
+    try:
+        return f" ({build_path(settings, tensorrt_major(version)).describe()})"
+    except UnsupportedError:  # trtexec run by hand, without the Python bindings or outside build_engine.sh
+        return ""
 
 
 def _save_manifest(root: Path, manifest: Manifest) -> None:
@@ -394,7 +467,7 @@ def lint_summary(root: Path) -> str:
     """One line about ``qdq_lint.json`` of a bundle, for the manifest notes."""
     path = root / LINT_FILE
     if not path.is_file():
-        return "QDQ lint: not applicable (fp16 is built from the FP32 ONNX, which has no Q/DQ nodes)."
+        return "QDQ lint: not applicable (fp16 is built from the FP32 or the FP16 ONNX, which have no Q/DQ nodes)."
     data = json.loads(path.read_text())
     verdict = "OK" if data["ok"] else f"{len(data['findings'])} finding(s)"
     return (f"QDQ lint (TensorRT explicit quantization, {LINT_FILE}): {verdict}; {data['quantize_nodes']} "

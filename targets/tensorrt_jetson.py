@@ -3,12 +3,20 @@
 An engine only runs on the GPU model and TensorRT version that built it. So ``lower`` writes, per
 precision, what the device needs to build one:
 
-* ``<stem>.onnx``: for fp16 the FP32 ONNX, built with ``BuilderFlag.FP16``/``--fp16``. For int8 the
-  symmetric QDQ ONNX (TensorRT explicit quantization, strongly typed). This is either the file of
-  ``edgeparse quantize ptq|qat`` (``int8.qdq_onnx``) or a PT2E PTQ run here with the ``tensorrt`` family.
+* ``<stem>.onnx``: for fp16 the FP32 ONNX, built with ``BuilderFlag.FP16``/``--fp16`` by TensorRT 10.
+  For int8 the symmetric QDQ ONNX (TensorRT explicit quantization, strongly typed). This is either the
+  file of ``edgeparse quantize ptq|qat`` (``int8.qdq_onnx``) or a PT2E PTQ run here with the ``tensorrt``
+  family.
+* ``<stem>_typed.onnx`` (fp16): the same network with FP16 weights and activations and fp32 input and
+  logits, which TensorRT 11 (no FP16 flag, strongly typed only) builds. int8 needs no second file: the
+  QDQ ONNX is typed already.
 * ``engine_build.json``: the build settings (``targets.tensorrt_engine.EngineBuildSettings``).
-* ``build_engine.sh``: trtexec with the same settings, then ``edgeparse build-engine . --engine``.
+* ``build_engine.sh``: trtexec with the same settings for the TensorRT it finds, then
+  ``edgeparse build-engine . --engine``.
 * ``qdq_lint.json`` (int8): the QDQ lint. It is a gate: a graph TensorRT would misread is refused here.
+
+``host_model`` names the typed ONNX for the host-side accuracy row of ``edgeparse deploy``
+(``Format.host_check``): onnxruntime runs it where TensorRT cannot.
 
 On a host where ``tensorrt`` imports and a GPU exists, ``lower`` also builds the engine right away
 and ships it first. Nothing here imports torch (only the int8 PTQ path, inside) or tensorrt at
@@ -25,10 +33,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from edge.bundle import Bundle
 from edge.errors import BackendUnavailable, ConfigError, ExportError, UnsupportedError
 from quantize.qdq_lint import TENSORRT_OPS, LintReport, lint_qdq
 from targets.base import Lowered, LowerRequest
-from targets.export import INPUT_NAME, GraphRules
+from targets.export import INPUT_NAME, OUTPUT_NAME, GraphRules, check_target_graph
 from targets.formats import require_precision, target_spec
 from targets.tensorrt_engine import (
     DEFAULT_WORKSPACE_MB,
@@ -38,11 +47,12 @@ from targets.tensorrt_engine import (
     ON_DEVICE,
     SCRIPT_FILE,
     SETTINGS_FILE,
+    STRONGLY_TYPED_ONLY_FROM,
     TIMING_CACHE_FILE,
     EngineBuildReport,
     EngineBuildSettings,
     build_engine,
-    builder_flags,
+    build_path,
     lint_summary,
     resolve_profile,
 )
@@ -56,6 +66,7 @@ TRTEXEC_FLAG = {"FP16": "--fp16", "INT8": "--int8"}
 QDQ_ONLY = ("TensorRT INT8 here is explicit quantization only: a QDQ ONNX with symmetric int8 Q/DQ nodes, "
             "no calibrator")
 NOT_BUILT = "not built here (the engine is built on the device)"
+TYPED_SUFFIX = "_typed.onnx"
 
 
 def lower(request: LowerRequest) -> Lowered:
@@ -65,17 +76,17 @@ def lower(request: LowerRequest) -> Lowered:
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path = folder / f"{request.stem}.onnx"
     quantization = _source_onnx(request, onnx_path)
-    files = [onnx_path]
     if request.precision == "int8":
         report = _lint_gate(onnx_path)
-        files.append(_write_lint(report, folder / LINT_FILE))
+        typed, extra = onnx_path, _write_lint(report, folder / LINT_FILE)
         quantization.update(quantize_nodes=report.quantize_nodes, dequantize_nodes=report.dequantize_nodes)
-    settings = _settings(request, onnx_path)
-    files.insert(1, settings.save(folder / SETTINGS_FILE))
+    else:
+        typed = extra = fp16_onnx(onnx_path, folder / f"{request.stem}{TYPED_SUFFIX}")
+    settings = _settings(request, onnx_path, typed)
     script = folder / SCRIPT_FILE
     script.write_text(engine_script(settings, request.stem))
     script.chmod(0o755)
-    files.insert(2, script)
+    files = [onnx_path, settings.save(folder / SETTINGS_FILE), script, extra]
     built = _build_here(folder, settings, request.work_dir / TIMING_CACHE_FILE)
     if built is None:
         return Lowered(files, NOT_BUILT, quantization, f"{ENGINE_MISSING} {lint_summary(folder)}")
@@ -125,6 +136,41 @@ def _ptq_here(request: LowerRequest, path: Path) -> dict[str, Any]:
             "strongly_typed": True}
 
 
+def fp16_onnx(source: Path, path: Path) -> Path:
+    """``source`` with FP16 weights and activations and fp32 input and logits (a Cast at each end), at
+    ``path``: the strongly typed fp16 network TensorRT 11 builds and the host-side fp16 row runs.
+
+    onnxruntime's converter (``onnxruntime.transformers.float16``) keeps the ops of its block list (e.g.
+    Min, Max, TopK) and Resize scales in fp32 between Casts; it clamps weights to the fp16 range.
+    """
+    import onnx
+    import onnx_graphsurgeon as gs
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
+    # the converter appends its input/output Casts last; ONNX (and TensorRT's parser) want topological order
+    model = gs.export_onnx(gs.import_onnx(model).toposort())
+    onnx.checker.check_model(model)
+    io = [(v.name, v.type.tensor_type.elem_type) for v in (*model.graph.input, *model.graph.output)]
+    if io != [(INPUT_NAME, onnx.TensorProto.FLOAT), (OUTPUT_NAME, onnx.TensorProto.FLOAT)]:
+        raise ExportError(f"{path.name}: the FP16 conversion changed the graph I/O to {io}; the runners feed "
+                          f"float32 {INPUT_NAME!r} and read float32 {OUTPUT_NAME!r}")
+    check_target_graph(model, "jetson", GRAPH_RULES)
+    onnx.save(model, str(path))
+    return path
+
+
+def host_model(bundle: Bundle) -> Path:
+    """The bundle file the host-side accuracy row runs: the strongly typed ONNX (the FP16 ONNX, or the QDQ
+    ONNX for int8), the network TensorRT 11 builds as it is and TensorRT 10 builds the same or with flags."""
+    settings = EngineBuildSettings.load(bundle.path / SETTINGS_FILE)
+    typed = settings.strongly_typed_onnx
+    if typed is None:
+        raise UnsupportedError(f"{bundle.path}: no strongly typed ONNX to check on this host (a bundle from "
+                               f"before typed_onnx); rebuild it with: {bundle.manifest.build_command}")
+    return bundle.path / typed
+
+
 def _lint_gate(onnx_path: Path) -> LintReport:
     """Refuse a model without Q/DQ (UnsupportedError) or one that breaks TensorRT's rules (ExportError)."""
     report = lint_qdq(onnx_path)
@@ -146,7 +192,7 @@ def _write_lint(report: LintReport, path: Path) -> Path:
     return path
 
 
-def _settings(request: LowerRequest, onnx_path: Path) -> EngineBuildSettings:
+def _settings(request: LowerRequest, onnx_path: Path, typed_onnx: Path) -> EngineBuildSettings:
     """Build settings for the bundle's (1, 3, S, S) input; a static ONNX takes no profile."""
     shape = (1, 3, request.input_size, request.input_size)
     name, dims = _onnx_input(onnx_path)
@@ -158,7 +204,8 @@ def _settings(request: LowerRequest, onnx_path: Path) -> EngineBuildSettings:
         raise ExportError(f"{onnx_path.name}: {exc}") from exc
     return EngineBuildSettings(onnx=onnx_path.name, engine=onnx_path.stem + ENGINE_SUFFIX,
                                precision=request.precision, input_name=name, input_shape=shape, profile=profile,
-                               strongly_typed=request.precision == "int8", workspace_mb=DEFAULT_WORKSPACE_MB)
+                               strongly_typed=request.precision == "int8", workspace_mb=DEFAULT_WORKSPACE_MB,
+                               typed_onnx=typed_onnx.name)
 
 
 def _onnx_input(path: Path) -> tuple[str, tuple[int, ...]]:
@@ -180,9 +227,7 @@ def _build_here(folder: Path, settings: EngineBuildSettings, timing_cache: Path)
         log.info("jetson %s: TensorRT is not installed here. %s", settings.precision, ENGINE_MISSING)
         return None
     try:
-        report = build_engine(folder / settings.onnx, folder / settings.engine, settings.precision,
-                              settings.input_shape, settings.profile, timing_cache, settings.workspace_mb,
-                              settings.strongly_typed, settings.input_name)
+        report = build_engine(settings, folder, timing_cache)
     except BackendUnavailable as exc:
         log.warning("jetson %s: no engine built here: %s", settings.precision, exc)
         return None
@@ -190,15 +235,17 @@ def _build_here(folder: Path, settings: EngineBuildSettings, timing_cache: Path)
     return report
 
 
-def trtexec_args(settings: EngineBuildSettings, timing_cache: str | None = TIMING_CACHE_FILE) -> list[str]:
-    """trtexec's arguments for the build ``build_engine`` does (TensorRT 10 flag names).
+def trtexec_args(settings: EngineBuildSettings, tensorrt_major: int, timing_cache: str | None = TIMING_CACHE_FILE
+                 ) -> list[str]:
+    """trtexec's arguments for the build ``build_engine`` does with a TensorRT of ``tensorrt_major``.
 
-    Shape flags only for a dynamic input: trtexec rejects them for a static model.
+    Shape flags only for a dynamic input: trtexec rejects them for a static model. ``--stronglyTyped``
+    is required on TensorRT 10 and a no-op (always on) from 11.
     """
-    args = [f"--onnx={settings.onnx}", f"--saveEngine={settings.engine}"]
-    flags = builder_flags(settings.precision, settings.strongly_typed)
-    args += ["--stronglyTyped"] if settings.precision == "int8" and settings.strongly_typed else []
-    args += [TRTEXEC_FLAG[flag] for flag in flags]
+    path = build_path(settings, tensorrt_major)
+    args = [f"--onnx={path.onnx}", f"--saveEngine={settings.engine}"]
+    args += ["--stronglyTyped"] if path.strongly_typed else []
+    args += [TRTEXEC_FLAG[flag] for flag in path.builder_flags]
     if settings.profile is not None:
         profile, name = settings.profile, settings.input_name
         args += [f"--{kind}Shapes={name}:{'x'.join(map(str, shape))}" for kind, shape in
@@ -223,6 +270,26 @@ if [ ! -x "$TRTEXEC" ]; then
   exit 2
 fi
 """
+# TensorRT's major version picks the build: trtexec's banner "[TensorRT v100300]" is 10.3.0 (major * 10000 +
+# minor * 100 + patch), else the Python bindings, else TRT_MAJOR= set by hand.
+_SCRIPT_VERSION = r"""if [ -z "${TRT_MAJOR:-}" ]; then
+  TRT_VERSION="$("$TRTEXEC" --help 2>&1 | sed -n 's/.*\[TensorRT v\([0-9][0-9]*\)\].*/\1/p' | head -n 1 || true)"
+  if [ -n "$TRT_VERSION" ]; then
+    TRT_MAJOR=$((TRT_VERSION / 10000))
+  else
+    TRT_MAJOR="$(python3 -c 'import tensorrt; print(tensorrt.__version__.split(".")[0])' 2>/dev/null || true)"
+  fi
+fi
+case "${TRT_MAJOR:-}" in
+  ''|*[!0-9]*) echo "build_engine.sh: cannot tell the TensorRT version; set TRT_MAJOR=10 (JetPack 6) or 11 (JetPack 7)" >&2
+     exit 2 ;;
+esac
+if [ "$TRT_MAJOR" -lt 10 ]; then
+  echo "build_engine.sh: TensorRT $TRT_MAJOR is too old; edgeparse builds with TensorRT 10 or later" >&2
+  exit 2
+fi
+echo "build_engine.sh: TensorRT $TRT_MAJOR" >&2
+"""
 _SCRIPT_TAIL = """
 # Record the engine (sha256) first in manifest.json, so that edgeparse validate/bench run it.
 if command -v "$EDGEPARSE" >/dev/null 2>&1; then
@@ -233,12 +300,21 @@ fi
 """
 
 
+def _trtexec_command(settings: EngineBuildSettings, tensorrt_major: int, indent: str = "") -> str:
+    args = [shlex.quote(a) for a in trtexec_args(settings, tensorrt_major, timing_cache=None)]
+    args.insert(-2, '--timingCacheFile="$TIMING_CACHE"')
+    return indent + f" \\\n{indent}  ".join(['"$TRTEXEC"', *args]) + "\n"
+
+
 def engine_script(settings: EngineBuildSettings, name: str) -> str:
-    """``build_engine.sh``: trtexec with the settings of ``engine_build.json``, then recording the engine."""
+    """``build_engine.sh``: trtexec with the settings of ``engine_build.json`` on the path of the TensorRT
+    it finds (10: flags or strong typing; 11+: the typed ONNX), then recording the engine."""
     fields = {"name": name, "precision": settings.precision, "settings": SETTINGS_FILE,
               "workspace_mb": settings.workspace_mb, "cache": TIMING_CACHE_FILE,
               "engine": shlex.quote(settings.engine)}
-    args = [shlex.quote(a) for a in trtexec_args(settings, timing_cache=None)]
-    args.insert(-2, '--timingCacheFile="$TIMING_CACHE"')
-    command = " \\\n  ".join(['"$TRTEXEC"', *args])
-    return _SCRIPT_HEAD.format(**fields) + command + "\n" + _SCRIPT_TAIL.format(**fields)
+    trt10 = _trtexec_command(settings, 10, "  ")
+    trt11 = (_trtexec_command(settings, STRONGLY_TYPED_ONLY_FROM, "  ") if settings.strongly_typed_onnx else
+             '  echo "build_engine.sh: this bundle has no strongly typed ONNX for TensorRT $TRT_MAJOR" >&2\n  exit 2\n')
+    build = (f'if [ "$TRT_MAJOR" -ge {STRONGLY_TYPED_ONLY_FROM} ]; then  # strongly typed networks only\n{trt11}'
+             f'else  # TensorRT 10: builder flags, or strongly typed for QDQ\n{trt10}fi\n')
+    return _SCRIPT_HEAD.format(**fields) + _SCRIPT_VERSION + build + _SCRIPT_TAIL.format(**fields)

@@ -1,15 +1,21 @@
-"""The jetson target: bundle production without TensorRT (ONNX, engine_build.json, build_engine.sh, QDQ lint,
-manifest), the int8 lint gate, trtexec flags, `edgeparse build-engine`, and the "no engine yet" message.
+"""The jetson target: bundle production without TensorRT (ONNX, FP16 ONNX, engine_build.json, build_engine.sh,
+QDQ lint, manifest), the int8 lint gate, trtexec flags, `edgeparse build-engine` on TensorRT 10 and 11, the
+host-side accuracy rows, and the "no engine yet" message.
 
 Engines need an NVIDIA GPU and TensorRT's own Python bindings, which cannot be installed on this machine:
-the engine tests are marked `gpu`/`jetson` and skipped with the reason where `tensorrt` is absent.
+the engine tests are marked `gpu`/`jetson` and skipped with the reason where `tensorrt` is absent. The build
+paths are checked against a fake `tensorrt` module (the TensorRT 10/11 Python API calls `build_engine` makes)
+and a fake `trtexec` that prints TensorRT's version banner.
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib.machinery
 import importlib.util
 import json
 import subprocess
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +37,12 @@ from targets.tensorrt_engine import (
     adopt_engine,
     build_bundle_engine,
     build_engine,
+    build_path,
     builder_flags,
     resolve_profile,
+    tensorrt_major,
 )
-from targets.tensorrt_jetson import NOT_BUILT, engine_script, lower, trtexec_args
+from targets.tensorrt_jetson import NOT_BUILT, engine_script, host_model, lower, trtexec_args
 
 HAVE_TENSORRT = importlib.util.find_spec("tensorrt") is not None
 NO_TENSORRT = "TensorRT is not installable on this machine (no NVIDIA GPU/driver)"
@@ -105,6 +113,8 @@ def qdq(tmp_path) -> Path:
 
 def _bundle(tmp_path: Path, request: LowerRequest) -> Path:
     """lower() + write_bundle, as `edgeparse deploy` does; the FP32 reference comes from onnxruntime."""
+    from targets.config import PrecisionThresholds
+
     lowered = lower(request)
     images = np.random.default_rng(1).integers(0, 256, (2, SIZE, SIZE, 3), dtype=np.uint8)
     session = ort.InferenceSession(str(request.onnx_path), providers=["CPUExecutionProvider"])
@@ -115,26 +125,29 @@ def _bundle(tmp_path: Path, request: LowerRequest) -> Path:
                         source_checkpoint=request.checkpoint, artifacts=lowered.artifacts,
                         validation=validation, backend_version=lowered.backend_version,
                         build_command=f"pytest jetson {request.precision}", quantization=lowered.quantization,
-                        notes=lowered.notes)
+                        parity_thresholds=PrecisionThresholds().of(request.precision), notes=lowered.notes)
 
 
 @pytest.mark.skipif(HAVE_TENSORRT, reason="TensorRT is installed here: lower builds the engine")
 def test_fp16_bundle_ships_the_fp32_onnx_settings_and_trtexec_script(tmp_path, fp32):
     bundle = _bundle(tmp_path, _request(tmp_path, "fp16", fp32))
     manifest = load_manifest(bundle)
-    assert list(manifest.artifacts) == ["tiny_jetson_fp16.onnx", "engine_build.json", "build_engine.sh"]
+    assert list(manifest.artifacts) == ["tiny_jetson_fp16.onnx", "engine_build.json", "build_engine.sh",
+                                        "tiny_jetson_fp16_typed.onnx"]
     assert file_sha256(bundle / "tiny_jetson_fp16.onnx") == file_sha256(fp32)
     assert manifest.backend_version == NOT_BUILT and "No engine yet" in manifest.notes
     assert "specific to the GPU and TensorRT version" in manifest.notes and "not applicable" in manifest.notes
     settings = EngineBuildSettings.load(bundle / "engine_build.json")
     assert (settings.engine, settings.profile, settings.input_shape) == ("tiny_jetson_fp16.engine", None,
                                                                        (1, 3, SIZE, SIZE))
+    assert settings.typed_onnx == "tiny_jetson_fp16_typed.onnx" and not settings.strongly_typed
     script = (bundle / "build_engine.sh").read_text()
-    for flag in ("--onnx=tiny_jetson_fp16.onnx", "--saveEngine=tiny_jetson_fp16.engine", "--fp16",
-                 '--timingCacheFile="$TIMING_CACHE"', "--memPoolSize=workspace:1024", "--skipInference",
-                 "edgeparse build-engine . --workspace-mb 1024", '"$EDGEPARSE" build-engine . --engine'):
+    for flag in ("--onnx=tiny_jetson_fp16.onnx", "--onnx=tiny_jetson_fp16_typed.onnx", "--stronglyTyped",
+                 "--saveEngine=tiny_jetson_fp16.engine", "--fp16", '--timingCacheFile="$TIMING_CACHE"',
+                 "--memPoolSize=workspace:1024", "--skipInference", "edgeparse build-engine . --workspace-mb 1024",
+                 '"$EDGEPARSE" build-engine . --engine'):
         assert flag in script
-    for absent in ("--int8", "--stronglyTyped", "Shapes="):  # a static ONNX takes no shapes in trtexec
+    for absent in ("--int8", "Shapes="):  # a static ONNX takes no shapes in trtexec
         assert absent not in script
     assert subprocess.run(["bash", "-n", str(bundle / "build_engine.sh")], check=False).returncode == 0
     assert not (bundle / "qdq_lint.json").exists()
@@ -156,18 +169,44 @@ def test_int8_bundle_ships_the_qdq_onnx_its_lint_and_a_strongly_typed_build(tmp_
     assert EngineBuildSettings.load(bundle / "engine_build.json").strongly_typed
 
 
-def test_trtexec_flags_per_precision_and_typing():
-    base = {"onnx": "m.onnx", "engine": "m.engine", "input_name": "input", "input_shape": (1, 3, SIZE, SIZE),
-            "profile": None}
-    fp16 = trtexec_args(EngineBuildSettings(precision="fp16", strongly_typed=False, **base))
-    strong = trtexec_args(EngineBuildSettings(precision="int8", strongly_typed=True, **base))
-    weak = trtexec_args(EngineBuildSettings(precision="int8", strongly_typed=False, **base))
-    assert "--fp16" in fp16 and "--int8" not in fp16 and "--stronglyTyped" not in fp16
-    assert "--stronglyTyped" in strong and not {"--fp16", "--int8"} & set(strong)
-    assert {"--int8", "--fp16"} <= set(weak) and "--stronglyTyped" not in weak  # FP16 for un-quantized layers
+BASE = {"onnx": "m.onnx", "engine": "m.engine", "input_name": "input", "input_shape": (1, 3, SIZE, SIZE),
+        "profile": None}
+
+
+def test_trtexec_flags_per_precision_typing_and_tensorrt_version():
+    fp16 = EngineBuildSettings(precision="fp16", strongly_typed=False, typed_onnx="m_typed.onnx", **BASE)
+    strong = EngineBuildSettings(precision="int8", strongly_typed=True, **BASE)
+    weak = EngineBuildSettings(precision="int8", strongly_typed=False, **BASE)
+    assert "--fp16" in trtexec_args(fp16, 10) and not {"--int8", "--stronglyTyped"} & set(trtexec_args(fp16, 10))
+    assert "--onnx=m.onnx" in trtexec_args(fp16, 10)
+    for major in (10, 11):
+        assert "--stronglyTyped" in trtexec_args(strong, major) and not {"--fp16", "--int8"} & set(
+            trtexec_args(strong, major))
+    # FP16 for the un-quantized layers of a weakly typed int8 network, on TensorRT 10 only
+    assert {"--int8", "--fp16"} <= set(trtexec_args(weak, 10)) and "--stronglyTyped" not in trtexec_args(weak, 10)
+    for settings in (fp16, weak):  # TensorRT 11: no precision flags, the typed ONNX, strongly typed
+        args = trtexec_args(settings, 11)
+        assert "--stronglyTyped" in args and not {"--fp16", "--int8"} & set(args)
+    assert "--onnx=m_typed.onnx" in trtexec_args(fp16, 11) and "--onnx=m.onnx" in trtexec_args(weak, 11)
     assert builder_flags("int8", False) == ("INT8", "FP16") and builder_flags("int8", True) == ()
     with pytest.raises(UnsupportedError, match="fp16, int8"):
         builder_flags("fp32", False)
+
+
+@pytest.mark.parametrize("version, major", [("10.3.0.30", 10), ("11.0.0", 11), ("12.1", 12)])
+def test_tensorrt_major_reads_the_python_version(version, major):
+    assert tensorrt_major(version) == major
+
+
+def test_build_path_refuses_what_the_tensorrt_found_cannot_build():
+    old_fp16 = EngineBuildSettings(precision="fp16", strongly_typed=False, **BASE)  # a bundle before typed_onnx
+    assert build_path(old_fp16, 10).builder_flags == ("FP16",)
+    with pytest.raises(UnsupportedError, match="strongly typed networks only.*rebuild the bundle"):
+        build_path(old_fp16, 11)
+    with pytest.raises(UnsupportedError, match="TensorRT 9: edgeparse builds engines with TensorRT 10"):
+        build_path(old_fp16, 9)
+    with pytest.raises(UnsupportedError, match="cannot read the TensorRT version"):
+        tensorrt_major("dev")
 
 
 def test_a_dynamic_batch_onnx_gets_an_optimization_profile_and_shape_flags(tmp_path):
@@ -276,8 +315,9 @@ def test_build_engine_without_tensorrt_fails_cleanly_without_torch_and_leaves_th
 
 @pytest.mark.skipif(HAVE_TENSORRT, reason="TensorRT is installed here")
 def test_build_engine_api_without_tensorrt_is_backend_unavailable(tmp_path, fp32):
+    settings = EngineBuildSettings(fp32.name, "m.engine", "fp16", "input", (1, 3, SIZE, SIZE), None, False)
     with pytest.raises(BackendUnavailable, match="build_engine.sh"):
-        build_engine(fp32, tmp_path / "m.engine", "fp16", (1, 3, SIZE, SIZE))
+        build_engine(settings, fp32.parent)
     with pytest.raises(BackendUnavailable, match="tensorrt"):
         build_bundle_engine(tmp_path)
 
@@ -347,8 +387,10 @@ def test_real_parser_errors_are_listed(tmp_path):
                             [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3, SIZE, SIZE])])
     model = helper.make_model(bad, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("edgeparse.test", 1)])
     onnx.save(model, str(tmp_path / "bad.onnx"))
+    settings = EngineBuildSettings("bad.onnx", "bad.engine", "fp16", "input", (1, 3, SIZE, SIZE), None, True,
+                                   typed_onnx="bad.onnx")
     with pytest.raises(ExportError, match=r"parser rejected .*NoSuchOp"):
-        build_engine(tmp_path / "bad.onnx", tmp_path / "bad.engine", "fp16", (1, 3, SIZE, SIZE))
+        build_engine(settings, tmp_path)
 
 
 @pytest.mark.slow
@@ -390,3 +432,204 @@ def test_student_int8_via_ptq_here_passes_the_lint(kit, deploy_inputs, tmp_path)
     lint = json.loads((bundle / "qdq_lint.json").read_text())
     assert lint["ok"] and lint["quantize_nodes"] > 10, lint["findings"][:3]
     assert "QDQ lint" in load_manifest(bundle).notes
+
+
+# --- TensorRT 10 and 11 build paths, against a fake `tensorrt` module ---
+
+class _FakeTensorRT(types.ModuleType):
+    """The calls `build_engine` makes, recorded. TensorRT 11 keeps STRONGLY_TYPED (ignored) and drops the
+    precision builder flags, as NVIDIA's 10.x -> 11.x migration guide lists."""
+
+    def __init__(self, version: str):
+        super().__init__("tensorrt")
+        self.__version__ = version
+        self.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)
+        self.calls: dict[str, object] = {"flags": []}
+        weak = {"FP16": 1, "INT8": 2} if tensorrt_major(version) < 11 else {}
+        self.BuilderFlag = types.SimpleNamespace(TF32=0, **weak)
+        self.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=1)
+        self.MemoryPoolType = types.SimpleNamespace(WORKSPACE=0)
+        self.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda logger, severity: None})
+        fake = self
+
+        class OnnxParser:
+            num_errors = 0
+
+            def __init__(self, network, logger):
+                pass
+
+            def parse(self, data: bytes, path: str) -> bool:
+                fake.calls["parsed"] = Path(path).name
+                return True
+
+        class Config:
+            def set_memory_pool_limit(self, pool, size):
+                fake.calls["workspace"] = size
+
+            def set_flag(self, flag):
+                fake.calls["flags"].append(flag)
+
+            def create_timing_cache(self, data):
+                return types.SimpleNamespace(serialize=lambda: b"timing cache")
+
+            def set_timing_cache(self, cache, ignore_mismatch):
+                self.cache = cache
+                return True
+
+            def get_timing_cache(self):
+                return self.cache
+
+        class Builder:
+            def __init__(self, logger):
+                pass
+
+            def create_network(self, flags: int):
+                fake.calls["network_flags"] = flags
+                tensor = types.SimpleNamespace(name="input", shape=(1, 3, SIZE, SIZE))
+                return types.SimpleNamespace(num_inputs=1, num_outputs=1, get_input=lambda i: tensor,
+                                             get_output=lambda i: types.SimpleNamespace(name="logits"))
+
+            def create_builder_config(self):
+                return Config()
+
+            def build_serialized_network(self, network, config):
+                return b"serialized engine"
+
+        self.OnnxParser, self.Builder = OnnxParser, Builder
+
+
+@pytest.mark.skipif(HAVE_TENSORRT, reason="TensorRT is installed here: lower builds the engine")
+@pytest.mark.parametrize("version, precision, parsed, network_flags, flags", [
+    ("10.3.0.30", "fp16", "tiny_jetson_fp16.onnx", 0, [1]),  # JetPack 6: FP32 ONNX + BuilderFlag.FP16
+    ("10.3.0.30", "int8", "tiny_jetson_int8.onnx", 1 << 1, []),  # the QDQ ONNX, strongly typed
+    ("11.0.0.1", "fp16", "tiny_jetson_fp16_typed.onnx", 1 << 1, []),  # JetPack 7: the FP16 ONNX, strongly typed
+    ("11.0.0.1", "int8", "tiny_jetson_int8.onnx", 1 << 1, []),
+])
+def test_build_engine_takes_the_path_of_the_tensorrt_it_finds(tmp_path, fp32, qdq, monkeypatch, version,
+                                                              precision, parsed, network_flags, flags):
+    bundle = _bundle(tmp_path, _request(tmp_path, precision, fp32, Int8Cfg(qdq_onnx=str(qdq))))
+    trt = _FakeTensorRT(version)
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    report = build_bundle_engine(bundle, workspace_mb=64)
+    assert trt.calls["parsed"] == parsed and report.onnx == parsed
+    assert (trt.calls["network_flags"], trt.calls["flags"], trt.calls["workspace"]) == (network_flags, flags, 64 << 20)
+    assert report.strongly_typed == (network_flags != 0) and f"from {parsed}" in report.summary()
+    loaded = load_bundle(bundle)
+    assert loaded.model_path.name == f"tiny_jetson_{precision}.engine"
+    major = version.split(".")[0]
+    assert f"TensorRT {major} path: {parsed}" in loaded.manifest.notes
+
+
+@pytest.mark.skipif(HAVE_TENSORRT, reason="TensorRT is installed here")
+def test_tensorrt_11_refuses_a_bundle_without_a_typed_onnx_before_touching_it(tmp_path, fp32, monkeypatch):
+    bundle = _bundle(tmp_path, _request(tmp_path, "fp16", fp32))
+    settings = EngineBuildSettings.load(bundle / "engine_build.json")
+    monkeypatch.setitem(sys.modules, "tensorrt", _FakeTensorRT("11.0.0"))
+    with pytest.raises(UnsupportedError, match="strongly typed networks only"):
+        build_engine(dataclasses.replace(settings, typed_onnx=None), bundle)
+    assert not (bundle / settings.engine).exists()
+
+
+FAKE_TRTEXEC = """#!/usr/bin/env bash
+{banner}
+[ "$1" = "--help" ] && exit 0
+printf '%s\\n' "$@" > "$(dirname "$0")/trtexec_args.txt"
+"""
+
+
+def _run_script(bundle: Path, tmp_path: Path, version: str | None, **env: str) -> subprocess.CompletedProcess:
+    trtexec = tmp_path / "bin" / "trtexec"
+    trtexec.parent.mkdir(exist_ok=True)
+    banner = f'echo "&&&& RUNNING TensorRT.trtexec [TensorRT v{version}] # trtexec $*"' if version else ""
+    trtexec.write_text(FAKE_TRTEXEC.format(banner=banner))
+    trtexec.chmod(0o755)
+    environment = {"PATH": "/usr/bin:/bin", "TRTEXEC": str(trtexec), "EDGEPARSE": "true", **env}
+    return subprocess.run(["bash", str(bundle / "build_engine.sh")], env=environment, capture_output=True,
+                          text=True, check=False)
+
+
+@pytest.mark.skipif(HAVE_TENSORRT, reason="TensorRT is installed here: lower builds the engine")
+@pytest.mark.parametrize("banner, env, onnx_file, fp16_flag", [
+    ("100300", {}, "tiny_jetson_fp16.onnx", True),  # trtexec of TensorRT 10.3 (JetPack 6)
+    ("110000", {}, "tiny_jetson_fp16_typed.onnx", False),  # TensorRT 11.0 (JetPack 7)
+    (None, {"TRT_MAJOR": "11"}, "tiny_jetson_fp16_typed.onnx", False),  # set by hand
+])
+def test_build_engine_script_picks_the_trtexec_flags_of_the_tensorrt_version(tmp_path, fp32, banner, env,
+                                                                             onnx_file, fp16_flag):
+    bundle = _bundle(tmp_path, _request(tmp_path, "fp16", fp32))
+    proc = _run_script(bundle, tmp_path, banner, **env)
+    assert proc.returncode == 0, proc.stderr
+    args = (tmp_path / "bin" / "trtexec_args.txt").read_text().split()
+    assert f"--onnx={onnx_file}" in args and ("--fp16" in args) == fp16_flag
+    assert ("--stronglyTyped" in args) != fp16_flag and "--saveEngine=tiny_jetson_fp16.engine" in args
+
+
+@pytest.mark.skipif(HAVE_TENSORRT, reason="TensorRT is installed here: lower builds the engine")
+def test_build_engine_script_stops_when_it_cannot_tell_the_tensorrt_version(tmp_path, fp32):
+    bundle = _bundle(tmp_path, _request(tmp_path, "fp16", fp32))
+    proc = _run_script(bundle, tmp_path, None)  # no banner, and no TensorRT Python bindings on this PATH
+    assert proc.returncode == 2 and "set TRT_MAJOR=10 (JetPack 6) or 11 (JetPack 7)" in proc.stderr
+    assert not (tmp_path / "bin" / "trtexec_args.txt").exists()
+
+
+# --- the FP16 ONNX and the host-side accuracy rows ---
+
+def test_fp16_bundle_ships_an_fp16_onnx_with_float32_io(tmp_path, fp32):
+    lowered = lower(_request(tmp_path, "fp16", fp32))
+    typed = onnx.load(str(next(p for p in lowered.artifacts if p.name.endswith("_typed.onnx"))))
+    io_types = {v.name: v.type.tensor_type.elem_type for v in (*typed.graph.input, *typed.graph.output)}
+    assert io_types == {"input": TensorProto.FLOAT, "logits": TensorProto.FLOAT}  # the runner contract
+    assert {i.data_type for i in typed.graph.initializer if i.name == "w"} == {TensorProto.FLOAT16}
+    assert [n.op_type for n in typed.graph.node].count("Cast") == 2
+
+
+@pytest.mark.parametrize("precision, runner, model", [("fp16", "onnxruntime", "tiny_jetson_fp16_typed.onnx"),
+                                                      ("int8", "onnxruntime-qdq", "tiny_jetson_int8.onnx")])
+def test_every_jetson_bundle_gets_a_host_side_accuracy_row(tmp_path, fp32, qdq, precision, runner, model):
+    from targets.pipeline import Job, Stages, host_check
+
+    bundle = _bundle(tmp_path, _request(tmp_path, precision, fp32, Int8Cfg(qdq_onnx=str(qdq))))
+    assert host_model(load_bundle(bundle)).name == model
+    lines: list[str] = []
+    outcome = host_check(bundle, Job("jetson", precision), DeployCfg(input_size=SIZE), Stages(1, lines.append))
+    assert outcome.host_check and outcome.label == f"jetson {precision} host check"
+    row = outcome.row
+    assert (row.format, row.status, row.precision) == (f"host:{runner}", "ok", precision), row.reason
+    assert f"host-side {runner} check, not tensorrt: {model}" in row.reason and row.latency_p50_ms is None
+    assert outcome.parity.agreement_pct >= 99.5 and lines == [
+        f"[1/1] jetson {precision}: host-side accuracy, {runner} on this host (not tensorrt)"]
+
+
+def test_a_planted_int8_failure_fails_its_host_side_row(tmp_path, fp32):
+    """A QDQ ONNX whose activation scale crushes the input to a few levels passes the lint but not the gate."""
+    crushed = qdq_onnx(tmp_path / "crushed.onnx")
+    model = onnx.load(str(crushed))
+    scale = next(i for i in model.graph.initializer if i.name == "a_scale")
+    scale.CopyFrom(numpy_helper.from_array(np.array(1.5, np.float32), "a_scale"))
+    onnx.save(model, str(crushed))
+    from targets.pipeline import Job, Stages, host_check
+
+    bundle = _bundle(tmp_path, _request(tmp_path, "int8", fp32, Int8Cfg(qdq_onnx=str(crushed))))
+    outcome = host_check(bundle, Job("jetson", "int8"), DeployCfg(input_size=SIZE), Stages(1, lambda line: None))
+    assert outcome.row.status == "parity_failed" and "over limit" in outcome.row.reason
+
+
+@pytest.mark.skipif(HAVE_TENSORRT, reason="TensorRT is installed here: lower builds the engine")
+def test_bench_only_shows_the_skipped_tensorrt_row_then_its_host_row(kit, deploy_inputs, tmp_path):
+    """The student's fp16 bundle through the pipeline: the TensorRT row waits for the device, the host row
+    runs the FP16 ONNX, gated with the fp16 thresholds; each has its own stage and report entry. (The tiny
+    random-weight student has near-tied logits, so whether it passes says little; the gate is what counts.)"""
+    from targets.pipeline import Job, bench_only
+
+    out = tmp_path / "out"
+    kit.lower_to_bundle("jetson", "fp16", deploy_inputs, tmp_path / "work", out)
+    lines: list[str] = []
+    result = bench_only(kit.tiny_cfg(), [Job("jetson", "fp16")], out, None, lines.append)
+    trt, host = result.rows
+    parity = result.outcomes[1].parity
+    assert (trt.format, trt.status) == ("tensorrt", "skipped") and "No engine yet" in trt.reason
+    assert host.format == "host:onnxruntime" and "ehanet_mbv2_jetson_fp16_typed.onnx" in host.reason
+    assert parity.thresholds == kit.tiny_cfg().thresholds.of("fp16") and host.agreement_pct > 90
+    assert host.status == ("ok" if parity.passed else "parity_failed") and result.failed != parity.passed
+    assert lines[-1] == "[3/3] jetson fp16: host-side accuracy, onnxruntime on this host (not tensorrt)"
+    assert set(result.details["bundles"]) == {"jetson fp16", "jetson fp16 host check"}

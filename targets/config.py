@@ -30,7 +30,7 @@ from edge.errors import ConfigError, UnsupportedError
 from targets.formats import PRECISIONS, target_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CHECKPOINT = REPO_ROOT / "models" / "default" / "ehanet_mbv2_synthetic_lapa_256.pt"
+DEFAULT_CHECKPOINT = REPO_ROOT / "models" / "default" / "ehanet_mbv2_celebamask_lfw_256.pt"
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "deploy" / "default.yaml"
 TRAIN_DEFAULT_COMMAND = "make default-student"
 
@@ -78,6 +78,8 @@ class Int8Cfg:
     flatbuffer; ``pt2e`` = PT2E PTQ in torch with ``observer``, converted by litert-torch, or the
     quantized checkpoint ``litert_checkpoint`` (``edgeparse quantize ... family=litert``, e.g. QAT);
     ``auto`` = ``pt2e`` when ``litert_checkpoint`` is set, else ``aeq``.
+    ``fallback_max_float_layers``: when an int8 bundle fails its per-class gate, deploy rebuilds it
+    with up to this many of the most int8-sensitive layers float (``targets.fallback``); 0 = off.
     """
 
     source: Literal["auto", "nncf", "qdq"] = "auto"
@@ -86,6 +88,7 @@ class Int8Cfg:
     observer: Literal["minmax", "histogram", "percentile"] = "histogram"
     mobile_source: Literal["auto", "aeq", "pt2e"] = "auto"
     float_logits: bool = True  # cpu NNCF PTQ: keep the convolution that produces the logits in float
+    fallback_max_float_layers: int = 4
 
     def cpu_source(self) -> str:
         if self.source == "qdq" and not self.qdq_onnx:
@@ -133,6 +136,8 @@ class DeployCfg:
         check_input_size(self.input_size)
         if self.validation_images < 1 or self.calibration_images < 1:
             raise ConfigError("validation_images and calibration_images must be >= 1")
+        if self.int8.fallback_max_float_layers < 0:
+            raise ConfigError("int8.fallback_max_float_layers must be >= 0 (0 turns the fallback off)")
         if self.bench.runs < 1 or self.bench.warmup < 0 or self.bench.threads < 1:
             raise ConfigError("bench needs runs >= 1, warmup >= 0 and threads >= 1")
         for target in ("onnx", "cpu", "mobile", "jetson"):

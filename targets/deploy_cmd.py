@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", choices=TARGET_CHOICES, default="cpu", help="what to build (default: cpu)")
     parser.add_argument("--checkpoint", type=Path,
                         help="trained checkpoint (default: the shipped student models/default/"
-                             "ehanet_mbv2_synthetic_lapa_256.pt)")
+                             "ehanet_mbv2_celebamask_lfw_256.pt)")
     parser.add_argument("--config", type=Path, help="deploy config YAML (default: configs/deploy/default.yaml)")
     parser.add_argument("--out", type=Path, help="bundle folder (default: the config's out_dir, bundles/)")
     parser.add_argument("--precisions", type=_precisions, metavar="P[,P...]",

@@ -150,6 +150,29 @@ def float_layer_counts(max_float_layers: int) -> list[int]:
     return counts
 
 
+def search_float_layers(attempt_fn: Callable[[tuple[str, ...]], bool], rank_fn: Callable[[], Sequence[str]],
+                        max_float_layers: int) -> list[tuple[str, ...]]:
+    """The bounded search: try the full INT8 graph, then keep the k most sensitive layers float
+    (k from ``float_layer_counts``) until ``attempt_fn(float_layers)`` returns True (done).
+
+    ``rank_fn()`` lists layers, most sensitive first; it is called only when a float layer is needed.
+    Returns the float-layer tuples tried, in order. ``edgeparse quantize`` (``auto_mixed_precision``)
+    and ``edgeparse deploy`` (``targets.fallback``) both search with it.
+    """
+    ranking: Sequence[str] = ()
+    tried: list[tuple[str, ...]] = []
+    for k in float_layer_counts(max_float_layers):
+        if k and not ranking:
+            ranking = list(dict.fromkeys(rank_fn()))
+        layers = tuple(ranking[:k])
+        if k and len(layers) < k and tried and tried[-1] == layers:
+            break  # fewer layers than k: this candidate was already tried
+        tried.append(layers)
+        if attempt_fn(layers):
+            break
+    return tried
+
+
 def auto_mixed_precision(quantize_fn: Callable[[tuple[str, ...]], T], delta_fn: Callable[[T], float],
                          rank_fn: Callable[[], Sequence[str]], max_delta_miou_pts: float,
                          max_float_layers: int) -> MixedPrecisionResult[T]:
@@ -159,23 +182,20 @@ def auto_mixed_precision(quantize_fn: Callable[[tuple[str, ...]], T], delta_fn: 
     ``rank_fn()`` (called only if the full INT8 graph misses) lists layers, most sensitive first.
     Stops at the first k meeting the target, else returns the best attempt (``met_target`` False).
     """
-    ranking: Sequence[str] = ()
     best: MixedPrecisionResult[T] | None = None
     attempts: list[Attempt] = []
-    for k in float_layer_counts(max_float_layers):
-        if k and not ranking:
-            ranking = list(dict.fromkeys(rank_fn()))
-        layers = tuple(ranking[:k])
-        if k and len(layers) < k and attempts and attempts[-1].float_layers == layers:
-            break  # fewer layers than k: this candidate was already tried
+
+    def attempt(layers: tuple[str, ...]) -> bool:
+        nonlocal best
         candidate = quantize_fn(layers)
         delta = delta_fn(candidate)
         attempts.append(Attempt(layers, delta))
         log.info("mixed precision: %d float layer(s) -> ΔmIoU %.2f pts", len(layers), delta)
         if best is None or delta < best.delta_miou_pts:
             best = MixedPrecisionResult(candidate, layers, delta, delta <= max_delta_miou_pts)
-        if delta <= max_delta_miou_pts:
-            break
+        return delta <= max_delta_miou_pts
+
+    search_float_layers(attempt, rank_fn, max_float_layers)
     assert best is not None  # float_layer_counts always yields k = 0
     best.attempts = attempts
     return best

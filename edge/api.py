@@ -1,7 +1,7 @@
 """The Python API: parse a photo in three lines, with or without face crops.
 
     from edge import FaceParser
-    parser = FaceParser("bundles/ehanet_mbv2_cpu_int8")
+    parser = FaceParser("bundles/ehanet_mbv2_cpu_int8")   # or "bundles/ehanet_mbv2_cpu_best": the recommended one
     result = parser(image_rgb)        # result.labels, result.faces, result.overlay(), result.class_areas()
 
 ``FaceParser`` loads the bundle with the verified loader (``edge.bundle.load_bundle``) and runs it
@@ -22,8 +22,9 @@ import cv2
 import numpy as np
 
 from edge.backends import open_runner
-from edge.bundle import Bundle, load_bundle
+from edge.bundle import Bundle
 from edge.errors import BackendUnavailable
+from edge.parity import load_checked_bundle
 from edge.preprocess import argmax_labels, as_rgb_uint8, labels_to_size, preprocess
 from edge.schemas import LabelSchema
 from edge.video.config import DemoCfg
@@ -130,11 +131,15 @@ class FaceParser:
     demo's (``cfg.detect.detector``) with any object that has ``detect(image)``. ``threads``: the
     runner's inference threads (None: the backend's default). Close with ``close()`` or use it
     as a context manager; the runner stays loaded between calls.
+
+    A bundle given as a path (a bundle folder or a ``<model>_<target>_best`` pointer) is loaded with its
+    parity verdict checked: one that failed or was never validated logs a warning, or with ``strict``
+    raises ``BundleError``. A ``Bundle`` object is taken as its caller checked it.
     """
 
     def __init__(self, bundle: str | Path | Bundle, *, threads: int | None = None, faces: bool | None = None,
-                 cfg: DemoCfg | None = None, detector: FaceDetector | None = None):
-        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+                 cfg: DemoCfg | None = None, detector: FaceDetector | None = None, strict: bool = False):
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_checked_bundle(bundle, strict)
         self.schema = self.bundle.schema
         self.cfg = still_image_cfg(cfg or DemoCfg())
         if faces is False:

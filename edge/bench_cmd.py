@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edge.cli import add_bundle_arguments
+
 
 def _size(text: str) -> tuple[int, int]:
     height, sep, width = text.lower().partition("x")
@@ -13,7 +15,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bundle", type=Path, help="deploy bundle folder (with manifest.json)")
+    add_bundle_arguments(parser)
     parser.add_argument("--runs", type=int, default=200, help="timed inferences (default: 200)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed warm-up inferences (default: 20)")
     parser.add_argument("--threads", type=int, default=2, help="inference threads (default: 2)")
@@ -60,11 +62,11 @@ def _video(bundle, args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from edge.backends import open_runner
     from edge.bench import benchmark
-    from edge.bundle import load_bundle
+    from edge.parity import load_checked_bundle
     from edge.preprocess import normalize, resize_image
     from edge.report import Report, command_block, format_table, make_row, write_json
 
-    bundle = load_bundle(args.bundle)
+    bundle = load_checked_bundle(args.bundle, args.strict)
     norm = bundle.manifest.input.normalization
     frame = bundle.validation.images[0]
     x = normalize(frame, norm)[None]

@@ -5,11 +5,15 @@ Layout::
     <bundle>/
       manifest.json        what the artifact is, how to feed it, checksums, parity thresholds
       validation.npz       images + GT + FP32 reference labels/logits/confusion matrix
+      parity.json          the bundle's parity verdict (passed / failed / not_validated), sealed
       <model>_<target>_<precision>.<ext> [+ side files such as an OpenVINO .bin]
 
 ``write_bundle`` (build side) copies the artifacts in and records their sha256;
 ``load_bundle`` (device side) refuses a bundle whose files are missing, truncated or
 changed, so a parity or latency number always belongs to the bytes that were built.
+``seal_parity`` records a validation's verdict; ``check_verdict`` warns about (or, strict,
+refuses) a bundle that failed or was never validated. ``load_bundle`` also accepts the
+``<model>_<target>_best`` pointer that ``edgeparse deploy`` writes (``resolve_bundle_path``).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import hashlib
 import json
 import logging
 import shutil
+import time
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone  # not datetime.UTC: Python >= 3.11 only
@@ -37,6 +42,8 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 VALIDATION_FILE = "validation.npz"
+PARITY_FILE = "parity.json"
+BEST_SUFFIX = "_best"  # bundles/<model>_<target>_best.json names the recommended bundle of a target
 MAX_REFERENCE_LOGITS = 4  # float16 logits of a few images keep bundles small
 GENERIC_HINT = "rebuild the bundle with the command that made it (or copy the whole folder again)"
 
@@ -47,6 +54,7 @@ Precision = Literal["fp32", "fp16", "bf16", "int8"]
 # The arithmetic precision a backend is told to run with and must report back (OpenVINO's
 # INFERENCE_PRECISION_HINT): without it OpenVINO runs bf16 on every CPU with native bf16.
 InferencePrecision = Literal["f32", "bf16"]
+Verdict = Literal["passed", "failed", "not_validated"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,29 @@ class SourceCheckpoint:
 
 
 @dataclass(frozen=True)
+class ParityRecord:
+    """``parity.json``: the bundle's own verdict. Its sha256 is in the manifest (``parity_sha256``)
+    and it names what was checked (the model file and its sha256, the validation set's sha256, the
+    thresholds), so ``load_bundle`` refuses an edited verdict, or one moved to other bytes or limits.
+    ``backend`` ran the check; ``host_side`` marks a check on the build host of a file the device
+    builds from (a jetson bundle's ONNX), not of the model the device runs."""
+
+    verdict: Verdict
+    checked_by: str
+    validation_sha256: str
+    thresholds: ParityThresholds
+    backend: str | None = None
+    model_file: str | None = None
+    model_sha256: str | None = None
+    host_side: bool = False
+    summary: dict[str, Any] = field(default_factory=dict)  # ΔmIoU, agreement, worst class, failed gates
+    checked_utc: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(to_dict(self), indent=2, allow_nan=False) + "\n"
+
+
+@dataclass(frozen=True)
 class ValidationSource:
     """Where ``validation.npz`` came from: ``dataset`` (labelled images, the deploy data or the
     checkpoint's val split), ``portraits`` (views of public-domain photos, no ground truth:
@@ -126,6 +157,8 @@ class Manifest:
     notes: str = ""
     # None in bundles written before the source was recorded
     validation_source: ValidationSource | None = None
+    # sha256 of parity.json (the verdict); None in bundles written before verdicts were recorded
+    parity_sha256: str | None = None
     format_version: int = FORMAT_VERSION
 
     def label_schema(self) -> LabelSchema:
@@ -233,6 +266,7 @@ class Bundle:
     path: Path
     manifest: Manifest
     validation: ValidationSet
+    parity: ParityRecord | None = None  # None: a bundle from before verdicts were recorded
 
     @property
     def model_path(self) -> Path:
@@ -288,27 +322,58 @@ def write_bundle(
     if not checkpoint.is_file():
         raise BundleError(f"source checkpoint {checkpoint} not found")
     validation.save(out / VALIDATION_FILE)
+    validation_sha256 = file_sha256(out / VALIDATION_FILE)
+    thresholds = parity_thresholds or ParityThresholds()
+    unchecked = ParityRecord("not_validated", "write_bundle", validation_sha256, thresholds)
     fields = {
         "format_version": FORMAT_VERSION, "name": name,
         "target": target, "backend": backend, "precision": precision,
         "artifacts": _copy_artifacts(artifacts, out),
-        "validation_sha256": file_sha256(out / VALIDATION_FILE),
+        "validation_sha256": validation_sha256, "parity_sha256": _write_parity(out, unchecked),
         "source_checkpoint": {"path": str(checkpoint), "sha256": file_sha256(checkpoint)},
         "schema": schema.to_dict(),
         "input": {"shape": [1, 3, height, width], "normalization": dataclasses.asdict(normalization)},
         "backend_version": backend_version, "build_command": build_command,
         "tool_versions": tool_versions or {},
-        "parity_thresholds": dataclasses.asdict(parity_thresholds or ParityThresholds()),
+        "parity_thresholds": dataclasses.asdict(thresholds),
         "quantization": quantization or {}, "inference_precision": inference_precision, "notes": notes,
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "validation_source": dataclasses.asdict(validation_source) if validation_source else None,
     }
     manifest = _parse_manifest(fields, where="write_bundle", hint="check the arguments")
-    tmp = out / (MANIFEST_FILE + ".tmp")
-    tmp.write_text(manifest.to_json())
-    tmp.replace(out / MANIFEST_FILE)  # the manifest appears last, so a half-written bundle never loads
+    _write_atomic(out / MANIFEST_FILE, manifest.to_json())  # last, so a half-written bundle never loads
     log.info("wrote bundle %s (%d artifact files)", out, len(manifest.artifacts))
     return out
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _write_parity(root: Path, record: ParityRecord) -> str:
+    """Write ``parity.json``; returns its sha256 for the manifest."""
+    _write_atomic(root / PARITY_FILE, record.to_json())
+    return file_sha256(root / PARITY_FILE)
+
+
+def seal_parity(bundle: Bundle, record: ParityRecord) -> Bundle:
+    """Record a validation's verdict in ``bundle``: ``parity.json`` and its sha256 in the manifest.
+
+    ``record`` must name this bundle's validation set, thresholds and one of its artifacts; the
+    verdict is then as protected as the artifacts (``load_bundle`` verifies it)."""
+    manifest = bundle.manifest
+    _check_record(record, manifest, str(bundle.path / PARITY_FILE))
+    sealed = dataclasses.replace(record, checked_utc=record.checked_utc or _utc_now())
+    manifest = dataclasses.replace(manifest, parity_sha256=_write_parity(bundle.path, sealed))
+    _write_atomic(bundle.path / MANIFEST_FILE, manifest.to_json())
+    log.info("%s: parity verdict %s recorded", bundle.path.name, sealed.verdict)
+    return dataclasses.replace(bundle, manifest=manifest, parity=sealed)
 
 
 def _copy_artifacts(artifacts: list[Path], out: Path) -> dict[str, str]:
@@ -318,7 +383,7 @@ def _copy_artifacts(artifacts: list[Path], out: Path) -> dict[str, str]:
     for src in map(Path, artifacts):
         if not src.is_file():
             raise BundleError(f"artifact {src} not found")
-        if src.name in checksums or src.name in (MANIFEST_FILE, VALIDATION_FILE):
+        if src.name in checksums or src.name in (MANIFEST_FILE, VALIDATION_FILE, PARITY_FILE):
             raise BundleError(f"artifact name {src.name!r} is used twice or is reserved")
         dst = out / src.name
         if src.resolve() != dst.resolve():
@@ -357,19 +422,44 @@ def _parse_manifest(data: Any, where: str, hint: str) -> Manifest:
 
 
 def load_bundle(path: str | Path) -> Bundle:
-    """Load a bundle, verifying that every listed file exists and matches its sha256."""
-    root = Path(path)
+    """Load a bundle (or the one a ``_best`` pointer names), verifying that every listed file,
+    the parity verdict included, exists and matches its sha256."""
+    root = resolve_bundle_path(path)
     manifest = load_manifest(root)
     files = {**manifest.artifacts, VALIDATION_FILE: manifest.validation_sha256}
+    if manifest.parity_sha256 is not None:
+        files[PARITY_FILE] = manifest.parity_sha256
     try:
         for rel, expected in files.items():
             _verify_file(root, rel, expected)
         validation = ValidationSet.load(root / VALIDATION_FILE, manifest.label_schema().num_classes,
                                         manifest.input.size)
         _check_source(manifest.validation_source, validation, str(root / MANIFEST_FILE))
+        parity = _load_parity(root, manifest) if manifest.parity_sha256 is not None else None
     except BundleError as exc:
         raise BundleError(f"{exc}; rebuild the bundle with: {manifest.build_command}") from exc
-    return Bundle(root, manifest, validation)
+    return Bundle(root, manifest, validation, parity)
+
+
+def _load_parity(root: Path, manifest: Manifest) -> ParityRecord:
+    file = root / PARITY_FILE
+    try:
+        record = from_dict(ParityRecord, json.loads(file.read_text()))
+    except (UnicodeDecodeError, json.JSONDecodeError, ConfigError) as exc:
+        raise BundleError(f"{file}: malformed parity record ({exc})") from exc
+    _check_record(record, manifest, str(file))
+    return record
+
+
+def _check_record(record: ParityRecord, manifest: Manifest, where: str) -> None:
+    """The verdict must be about this bundle: its validation set, thresholds and one of its artifacts."""
+    if record.validation_sha256 != manifest.validation_sha256:
+        raise BundleError(f"{where}: the verdict is for another validation set than the manifest's")
+    if record.thresholds != manifest.parity_thresholds:
+        raise BundleError(f"{where}: the verdict was reached with thresholds {dataclasses.asdict(record.thresholds)}, "
+                          f"the manifest has {dataclasses.asdict(manifest.parity_thresholds)}")
+    if record.model_file is not None and manifest.artifacts.get(record.model_file) != record.model_sha256:
+        raise BundleError(f"{where}: the verdict is for {record.model_file} with other bytes than the manifest's")
 
 
 def _check_source(source: ValidationSource | None, validation: ValidationSet, where: str) -> None:
@@ -390,3 +480,61 @@ def _verify_file(root: Path, rel: str, expected: str) -> None:
     if actual != expected:
         raise BundleError(f"{file} is truncated or modified (sha256 {actual[:12]}… != manifest "
                           f"{expected[:12]}…)")
+
+
+@dataclass(frozen=True)
+class BestPointer:
+    """``<model>_<target>_best.json`` beside the bundles: the fastest bundle of a target that passed
+    every gate in the last ``edgeparse deploy`` run. It names a sibling folder (never a path that could
+    leave the bundle folder) and that bundle's manifest sha256, so a rebuilt bundle is not silently
+    taken for the one that was measured."""
+
+    bundle: str
+    target: str
+    precision: str
+    manifest_sha256: str
+    latency_p50_ms: float
+    float_layers: tuple[str, ...] = ()
+    host: str = ""
+    reason: str = ""
+
+
+def _is_folder_name(name: str) -> bool:
+    return Path(name).name == name and name not in ("", ".", "..")
+
+
+def best_pointer_path(out_dir: str | Path, model: str, target: str) -> Path:
+    return Path(out_dir) / f"{model}_{target}{BEST_SUFFIX}.json"
+
+
+def write_best_pointer(path: Path, pointer: BestPointer) -> Path:
+    if not _is_folder_name(pointer.bundle):
+        raise BundleError(f"best pointer {path}: {pointer.bundle!r} must be the name of a bundle folder beside it")
+    _write_atomic(path, json.dumps(to_dict(pointer), indent=2) + "\n")
+    return path
+
+
+def resolve_bundle_path(path: str | Path) -> Path:
+    """The bundle folder ``path`` means: a bundle folder itself, or a best pointer, given as
+    ``bundles/<model>_<target>_best.json`` or as ``bundles/<model>_<target>_best`` (no such folder)."""
+    path = Path(path)
+    if path.is_dir() or not path.name.endswith((BEST_SUFFIX, f"{BEST_SUFFIX}.json")):
+        return path
+    file = path if path.suffix == ".json" else path.with_name(path.name + ".json")
+    if not file.is_file():
+        raise BundleError(f"{file} not found: no recommended bundle was recorded there; run `edgeparse deploy` "
+                          f"for that target (it writes the pointer when a bundle passes every gate)")
+    try:
+        pointer = from_dict(BestPointer, json.loads(file.read_text()))
+    except (UnicodeDecodeError, json.JSONDecodeError, ConfigError) as exc:
+        raise BundleError(f"{file}: malformed best pointer ({exc}); rerun `edgeparse deploy`") from exc
+    if not _is_folder_name(pointer.bundle):  # a pointer never leads out of its folder
+        raise BundleError(f"{file}: {pointer.bundle!r} is not a bundle folder name beside the pointer")
+    root = file.parent / pointer.bundle
+    manifest = root / MANIFEST_FILE
+    if not manifest.is_file():
+        raise BundleError(f"{file} names {root}, which is not a deploy bundle; rerun `edgeparse deploy`")
+    if file_sha256(manifest) != pointer.manifest_sha256:
+        raise BundleError(f"{file}: {root} changed after it was recommended; rerun `edgeparse deploy --target "
+                          f"{pointer.target}` (or `edgeparse deploy --bench-only`) to choose again")
+    return root

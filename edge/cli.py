@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+from pathlib import Path
 
 from edge.errors import ConfigError, EdgeparseError
 
@@ -35,6 +36,16 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("demo-clip",), "edge.video.clip_cmd", "write the synthetic demo clip from public-domain photos"),
     (("build-engine",), "edge.build_engine_cmd", "on the Jetson: build the TensorRT engine of a jetson bundle"),
 ]
+
+
+def add_bundle_arguments(parser: argparse.ArgumentParser) -> None:
+    """The BUNDLE positional and ``--strict`` of the commands that run a bundle (validate, bench, predict, demo)."""
+    parser.add_argument("bundle", type=Path,
+                        help="deploy bundle folder (with manifest.json), or bundles/<model>_<target>_best: the "
+                             "recommended bundle of a target (the pointer edgeparse deploy writes)")
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse (exit 1) a bundle that failed parity or was never validated; without it "
+                             "such a bundle runs with a warning")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,21 +18,24 @@ conversions. Without ground truth ΔmIoU and per-class ΔF1 are therefore report
 """
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from edge.backends.base import Runner
-from edge.bundle import Bundle, ParityThresholds
+from edge.bundle import Bundle, ParityRecord, ParityThresholds, load_bundle, seal_parity
 from edge.data import FaceParsingReader, Sample
-from edge.errors import ConfigError, ParityError
+from edge.errors import BundleError, ConfigError, ParityError
 from edge.metrics import ConfusionMatrix
 from edge.preprocess import argmax_labels, labels_to_size, normalize, preprocess, resize_label
 from edge.schemas import remap_labels
 
+log = logging.getLogger(__name__)
 PASS, FAIL, NOT_APPLICABLE, REPORTED = "pass", "fail", "n/a", "reported"
 SYMBOLS = {PASS: "✅", FAIL: "❌", NOT_APPLICABLE: "n/a", REPORTED: "ℹ", None: "ℹ"}
 
@@ -289,6 +292,62 @@ def format_parity_table(result: ParityResult) -> str:
     legend = "✅ within limit, ❌ over limit, n/a absent from GT and both predictions, ℹ reported only"
     lines += ["", f"parity {verdict}  ({legend})"]
     return "\n".join(lines)
+
+
+def record_parity(bundle: Bundle, result: ParityResult, checked_by: str, model: Path | None = None,
+                  backend: str | None = None, host_side: bool = False) -> Bundle:
+    """Seal ``result`` into ``bundle`` as its verdict (``parity.json``); ``model`` is the bundle file that
+    ran (default: the model the bundle loads) on ``backend`` (default: the manifest's)."""
+    model = model or bundle.model_path
+    summary = {"delta_miou_pts": result.delta_miou_pts, "agreement_pct": result.agreement_pct,
+               "worst_class": result.worst_class.name if result.worst_class else None,
+               "worst_class_delta_f1_pts": result.worst_class.delta_f1_pts if result.worst_class else None,
+               "ground_truth": result.ground_truth, "num_images": result.num_images, "source": result.source,
+               "failed_checks": [c.name for c in result.checks if c.passed is False]}
+    record = ParityRecord("passed" if result.passed else "failed", checked_by, bundle.manifest.validation_sha256,
+                          result.thresholds, backend or bundle.manifest.backend, model.name,
+                          bundle.manifest.artifacts.get(model.name), host_side, _json_safe(summary))
+    return seal_parity(bundle, record)
+
+
+def verdict_problem(bundle: Bundle) -> str | None:
+    """Why ``bundle``'s recorded parity verdict does not vouch for the model it runs; None when it does."""
+    record, where = bundle.parity, bundle.path
+    check = f"check it with `edgeparse validate {where}`"
+    if record is None:
+        return f"{where} records no parity verdict (written before edgeparse recorded one); {check}"
+    if record.verdict == "not_validated":
+        return f"{where} was never validated against its FP32 reference; {check}"
+    if record.verdict == "failed":
+        failed = ", ".join(record.summary.get("failed_checks", [])) or "a gate"
+        return (f"{where} FAILED parity when it was checked ({failed} over its limit, {record.backend}); rebuild "
+                f"it with: {bundle.manifest.build_command}")
+    if record.model_file != bundle.model_path.name:
+        side = "on the build host " if record.host_side else ""
+        return (f"{where} passed parity {side}with {record.backend} on {record.model_file}, not on "
+                f"{bundle.model_path.name}, the model it runs; {check}")
+    return None
+
+
+def check_verdict(bundle: Bundle, strict: bool = False) -> str | None:
+    """Warn (logged; returned) when ``bundle`` failed parity or was never validated; with ``strict``
+    refuse it (``BundleError``). A pass recorded for another file of the bundle (a jetson bundle checked
+    on the host) is a warning only: the file the device runs was built from the one that passed."""
+    problem = verdict_problem(bundle)
+    if problem is None:
+        return None
+    refused = bundle.parity is None or bundle.parity.verdict != "passed"
+    if strict and refused:
+        raise BundleError(f"--strict refuses this bundle: {problem}")
+    log.warning(problem)
+    return problem
+
+
+def load_checked_bundle(path: str | Path, strict: bool = False) -> Bundle:
+    """``load_bundle`` plus ``check_verdict``: what a command that runs a bundle opens it with."""
+    bundle = load_bundle(path)
+    check_verdict(bundle, strict)
+    return bundle
 
 
 def _status(passed: bool | None) -> str | None:

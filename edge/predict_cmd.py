@@ -10,11 +10,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from edge.cli import add_bundle_arguments
+
 DEFAULT_CONFIG = Path("configs/demo/default.yaml")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bundle", type=Path, help="deploy bundle folder (with manifest.json)")
+    add_bundle_arguments(parser)
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="image or video files, folders (their images and videos, not recursive) or quoted "
                              "glob patterns such as 'photos/*.jpg'")
@@ -42,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from edge.api import FaceParser
-    from edge.bundle import load_bundle
     from edge.config import load_config
     from edge.errors import ConfigError, InputError
+    from edge.parity import load_checked_bundle
     from edge.predict import check_outputs, collect_inputs, predict_image, predict_video, video_cfg
     from edge.video.config import DemoCfg
 
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                           f"demo's face pipeline: drop --whole or the videos")
     check_outputs(inputs, args.out, args.json)
     cfg = load_config(DemoCfg, args.config, [])
-    bundle = load_bundle(args.bundle)
+    bundle = load_checked_bundle(args.bundle, args.strict)
     args.out.mkdir(parents=True, exist_ok=True)
     skipped: list[Path] = []
     faces, faceless, mode = 0, 0, None

@@ -24,7 +24,10 @@ STATUSES = ("ok", "parity_failed", "export_failed", "unavailable", "skipped")
 SYMBOLS = {"ok": "✅", "parity_failed": "❌", "export_failed": "❌",
            "unavailable": "⚠", "skipped": "⚠"}
 LEGEND = ("✅ ok: parity within limits  ❌ parity_failed / export_failed  "
-          "⚠ unavailable (backend not installed) / skipped;  Δ = candidate − FP32 reference, in points")
+          "⚠ unavailable (backend not installed) / skipped;  Δ = candidate − FP32 reference, in points\n"
+          "★ recommended: the fastest bundle of its target that passed every gate;  int8 +k float: the "
+          "mixed-precision fallback, k layers kept float;  superseded: an attempt the fallback replaced")
+STAR = "★"
 COLUMNS = ("format", "precision", "inference", "status", "size_mb", "miou", "delta_miou",
            "worst_class_delta_f1", "agreement_pct", "latency_p50_ms", "latency_p99_ms", "fps",
            "speedup_vs_fp32", "reason")
@@ -55,10 +58,26 @@ class BenchmarkRow:
     inference_precision: str | None = None
     applied_precision: str | None = None
     speedup_vs_fp32: float | None = None
+    target: str | None = None
+    bundle: str | None = None  # the bundle folder's name
+    float_layers: tuple[str, ...] = ()  # layers the mixed-precision fallback kept float (torch module paths)
+    superseded: bool = False  # a failed attempt whose bundle the fallback replaced: it fails nothing
+    recommended: bool = False  # the fastest bundle of its target that passed every gate
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ConfigError(f"unknown row status {self.status!r}; valid: {', '.join(STATUSES)}")
+        object.__setattr__(self, "float_layers", tuple(self.float_layers))  # a JSON list when read back
+
+    @property
+    def variant(self) -> str:
+        """The precision as the table shows it: ``int8 +2 float`` for a mixed-precision fallback."""
+        return f"{self.precision} +{len(self.float_layers)} float" if self.float_layers else self.precision
+
+    @property
+    def timed_pass(self) -> bool:
+        """Passed every gate here and was timed: a candidate for the recommended bundle."""
+        return self.status == "ok" and not self.superseded and self.latency_p50_ms is not None
 
     @property
     def inference(self) -> str:
@@ -92,6 +111,8 @@ def make_row(bundle: Bundle, parity: ParityResult | None = None, bench: BenchRes
         runner_settings = bench.settings["runner"]
     values: dict[str, Any] = {"format": m.backend, "precision": m.precision, "size_mb": bundle.size_mb,
                               "status": "ok", "inference_precision": m.inference_precision,
+                              "target": m.target, "bundle": m.name,
+                              "float_layers": tuple(m.quantization.get("fallback", {}).get("layers", ())),
                               "applied_precision": (runner_settings or {}).get("inference_precision_applied")}
     if parity is not None:
         worst = parity.worst_class
@@ -118,6 +139,31 @@ def with_speedups(rows: list[BenchmarkRow]) -> list[BenchmarkRow]:
             if r.format in fp32_ms and r.latency_p50_ms else r for r in rows]
 
 
+def mark_recommended(rows: list[BenchmarkRow]) -> list[BenchmarkRow]:
+    """``rows`` with ``recommended`` set on the fastest (p50) row of each target that passed every gate."""
+    best: dict[str, BenchmarkRow] = {}
+    for row in rows:
+        if row.timed_pass and row.target and (row.target not in best or
+                                              row.latency_p50_ms < best[row.target].latency_p50_ms):
+            best[row.target] = row
+    chosen = {id(row) for row in best.values()}
+    return [dataclasses.replace(r, recommended=id(r) in chosen) for r in rows]
+
+
+def recommendation_lines(rows: list[BenchmarkRow]) -> list[str]:
+    """One line per target of ``rows``: its recommended bundle, or why it has none."""
+    lines = []
+    for target in dict.fromkeys(r.target for r in rows if r.target):
+        row = next((r for r in rows if r.target == target and r.recommended), None)
+        if row is None:
+            lines.append(f"{STAR} {target}: no recommended bundle (none passed every gate and was timed here)")
+            continue
+        layers = f"; float layers: {', '.join(row.float_layers)}" if row.float_layers else ""
+        lines.append(f"{STAR} {target}: {row.bundle} ({row.format} {row.variant}, p50 {row.latency_p50_ms:.2f} ms) "
+                     f"is the fastest bundle that passed every gate{layers}")
+    return lines
+
+
 def _none_if_nan(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
@@ -125,7 +171,14 @@ def _none_if_nan(value: Any) -> Any:
 def _cell(row: BenchmarkRow, column: str, symbols: bool) -> str:
     value = getattr(row, column)
     if column == "status":
-        return SYMBOLS[value] + " " + value if symbols else value
+        status = SYMBOLS[value] + " " + value if symbols else value
+        return status + ", superseded" if row.superseded else status
+    if column == "format" and row.recommended:
+        return f"{STAR} {value}"
+    if column == "precision":
+        return row.variant
+    if column == "reason" and row.float_layers:
+        return f"{value}; float: {', '.join(row.float_layers)}" if value else f"float: {', '.join(row.float_layers)}"
     if value is None:
         return "-"
     if column in ("delta_miou", "worst_class_delta_f1"):
@@ -141,7 +194,7 @@ def format_table(rows: list[BenchmarkRow]) -> str:
     widths = [max([len(h)] + [len(line[i]) for line in cells]) for i, h in enumerate(HEADERS)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(HEADERS, widths)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells]
-    return "\n".join([*lines, "", LEGEND])
+    return "\n".join([*lines, *recommendation_lines(rows), "", LEGEND])
 
 
 def write_json(path: str | Path, report: Report) -> Path:
@@ -171,6 +224,8 @@ def format_markdown(rows: list[BenchmarkRow], parity: ParityResult | None = None
     """A GitHub markdown table of the rows (plus the per-class ΔF1 table when given)."""
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(_cell(r, c, symbols=False) for c in COLUMNS) + " |" for r in rows]
+    for line in recommendation_lines(rows):
+        lines += ["", line]
     if parity is not None:
         basis = "" if parity.ground_truth else " (no ground truth: F1 is against the FP32 labels)"
         lines += ["", f"Per-class parity of {parity.bundle} on {parity.source}{basis}:", "",

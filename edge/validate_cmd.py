@@ -9,9 +9,11 @@ import dataclasses
 from contextlib import ExitStack
 from pathlib import Path
 
+from edge.cli import add_bundle_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bundle", type=Path, help="deploy bundle folder (with manifest.json)")
+    add_bundle_arguments(parser)
     parser.add_argument("--data", metavar="FORMAT:ROOT",
                         help="validate on a dataset split instead of the bundle's validation set "
                              "(needs --reference)")
@@ -48,14 +50,13 @@ def _thresholds(args: argparse.Namespace, bundle):
 
 def run(args: argparse.Namespace) -> int:
     from edge.backends import open_runner
-    from edge.bundle import load_bundle
     from edge.errors import ConfigError
-    from edge.parity import format_parity_table, validate_bundle
+    from edge.parity import format_parity_table, load_checked_bundle, validate_bundle
     from edge.report import Report, command_block, make_row, write_json, write_markdown, write_plot
 
     if args.reference and not args.data:
         raise ConfigError("--reference is used only with --data (the bundle carries its own FP32 answers)")
-    bundle = load_bundle(args.bundle)
+    bundle = load_checked_bundle(args.bundle, args.strict)
     data = _open_data(args.data, args.split) if args.data else None
     with ExitStack() as stack:
         runner = stack.enter_context(open_runner(bundle, threads=args.threads))

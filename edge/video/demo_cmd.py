@@ -10,11 +10,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from edge.cli import add_bundle_arguments
+
 DEFAULT_CONFIG = Path("configs/demo/default.yaml")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bundle", type=Path, help="deploy bundle folder (with manifest.json)")
+    add_bundle_arguments(parser)
     parser.add_argument("--input", required=True, metavar="VIDEO|CAMERA_INDEX|IMAGE_DIR",
                         help="a video file, a camera index such as 0, or a folder of images")
     parser.add_argument("--output", type=Path, metavar="OUT.mp4", help="annotated video to write")
@@ -90,9 +92,9 @@ def _callbacks(args, source):
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.bundle import load_bundle
     from edge.config import load_config
     from edge.errors import ConfigError, EdgeparseError
+    from edge.parity import load_checked_bundle
     from edge.report import Report, command_block, write_json
     from edge.video.config import DemoCfg
     from edge.video.demo import format_result, run_bundle_demo
@@ -103,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames must be >= 1, got {args.max_frames}")
     cfg = load_config(DemoCfg, args.config, args.set + flag_overrides(args))
-    bundle = load_bundle(args.bundle)
+    bundle = load_checked_bundle(args.bundle, args.strict)
     source = open_source(args.input, cfg.max_side, args.fps)
     try:
         on_frame, strip = _callbacks(args, source)

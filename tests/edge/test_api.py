@@ -173,3 +173,19 @@ def test_import_edge_is_cheap_and_the_api_runs_without_torch(run_without_torch, 
     """
     proc = run_without_torch(code, str(make_bundle()))
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_a_best_pointer_opens_the_recommended_bundle_and_strict_refuses_an_unvalidated_one(make_bundle, caplog):
+    from edge.bundle import MANIFEST_FILE, BestPointer, best_pointer_path, file_sha256, write_best_pointer
+    from edge.errors import BundleError
+
+    path = make_bundle()
+    write_best_pointer(best_pointer_path(path.parent, "tiny", "onnx"),
+                       BestPointer(path.name, "onnx", "fp32", file_sha256(path / MANIFEST_FILE), 1.0))
+    best = path.parent / "tiny_onnx_best"
+    with pytest.raises(BundleError, match="--strict refuses this bundle: .* never validated"):
+        FaceParser(best, faces=False, strict=True)
+    with caplog.at_level(logging.WARNING), FaceParser(best, faces=False) as parser:
+        assert parser.bundle.path == path
+        assert parser(textured(20, 30)).labels.shape == (20, 30)
+    assert "never validated" in caplog.text

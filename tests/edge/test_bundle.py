@@ -9,12 +9,17 @@ import pytest
 
 from edge.bundle import (
     MANIFEST_FILE,
+    PARITY_FILE,
     VALIDATION_FILE,
+    BestPointer,
     ParityThresholds,
     ValidationSet,
+    best_pointer_path,
     file_sha256,
     load_bundle,
     load_manifest,
+    resolve_bundle_path,
+    write_best_pointer,
 )
 from edge.errors import BundleError
 
@@ -139,3 +144,91 @@ def test_missing_or_duplicate_artifacts_are_refused(make_bundle, tiny, tmp_path)
         make_bundle([tmp_path / "absent.onnx"])
     with pytest.raises(BundleError, match="used twice"):
         make_bundle([tiny.reference, tiny.reference])
+
+
+# --- the parity verdict (parity.json) and the best pointer --------------------------------------------------
+
+def _seal_passed(path):
+    """Validate the tiny reference bundle against itself and seal the (passing) verdict."""
+    from edge.backends import open_runner
+    from edge.parity import record_parity, validate_bundle
+
+    bundle = load_bundle(path)
+    with open_runner(bundle) as runner:
+        return record_parity(bundle, validate_bundle(bundle, runner), "pytest")
+
+
+def test_a_new_bundle_records_that_it_was_never_validated(make_bundle):
+    bundle = load_bundle(make_bundle())
+    assert bundle.parity.verdict == "not_validated" and bundle.parity.checked_by == "write_bundle"
+    assert bundle.manifest.parity_sha256 == file_sha256(bundle.path / PARITY_FILE)
+
+
+def test_a_sealed_verdict_names_the_model_validation_set_and_thresholds(make_bundle, tiny):
+    sealed = _seal_passed(make_bundle())
+    reloaded = load_bundle(sealed.path)
+    record = reloaded.parity
+    assert record == sealed.parity and record.verdict == "passed" and record.checked_utc.endswith("Z")
+    assert (record.model_file, record.model_sha256) == (tiny.reference.name, file_sha256(tiny.reference))
+    assert record.validation_sha256 == reloaded.manifest.validation_sha256
+    assert record.thresholds == reloaded.manifest.parity_thresholds
+    assert record.summary["failed_checks"] == [] and record.summary["agreement_pct"] == 100.0
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda record: record.update(verdict="passed"), "parity.json is truncated or modified"),
+    (lambda record: None, None),  # rewritten unchanged: still the sealed bytes
+])
+def test_an_edited_verdict_is_refused(make_bundle, edit, message):
+    path = make_bundle()
+    file = path / PARITY_FILE
+    record = json.loads(file.read_text())
+    edit(record)
+    file.write_text(json.dumps(record, indent=2) + "\n")
+    if message is None:
+        assert load_bundle(path).parity.verdict == "not_validated"
+    else:
+        with pytest.raises(BundleError, match=message):
+            load_bundle(path)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("parity_thresholds", {"max_delta_miou_pts": 50.0, "max_class_delta_f1_pts": 50.0, "min_agreement_pct": 1.0},
+     "the verdict was reached with thresholds"),
+    ("validation_sha256", "0" * 64, "validation.npz is truncated or modified"),
+])
+def test_loosened_thresholds_or_another_validation_set_invalidate_the_verdict(make_bundle, field, value,
+                                                                           message):
+    """The manifest is not hashed, but the verdict names what it covered: editing the limits is caught."""
+    path = _seal_passed(make_bundle()).path
+    manifest = json.loads((path / MANIFEST_FILE).read_text())
+    manifest[field] = value
+    (path / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=message):
+        load_bundle(path)
+
+
+def test_a_best_pointer_resolves_with_or_without_its_suffix_and_stays_inside_its_folder(make_bundle):
+    path = make_bundle()
+    pointer = best_pointer_path(path.parent, "tiny", "onnx")
+    write_best_pointer(pointer, BestPointer(path.name, "onnx", "fp32", file_sha256(path / MANIFEST_FILE), 1.5))
+    assert pointer.name == "tiny_onnx_best.json"
+    for given in (pointer, path.parent / "tiny_onnx_best"):
+        assert resolve_bundle_path(given) == path and load_bundle(given).path == path
+    assert resolve_bundle_path(path) == path  # a bundle folder is itself
+    with pytest.raises(BundleError, match="must be the name of a bundle folder"):
+        write_best_pointer(pointer, BestPointer("../elsewhere", "onnx", "fp32", "0" * 64, 1.0))
+    pointer.write_text(json.dumps({**json.loads(pointer.read_text()), "bundle": "../" + path.name}))
+    with pytest.raises(BundleError, match="not a bundle folder name beside the pointer"):
+        load_bundle(pointer)
+
+
+def test_a_best_pointer_to_a_rebuilt_bundle_or_nowhere_is_refused(make_bundle, tmp_path):
+    path = make_bundle()
+    pointer = best_pointer_path(path.parent, "tiny", "onnx")
+    write_best_pointer(pointer, BestPointer(path.name, "onnx", "fp32", file_sha256(path / MANIFEST_FILE), 1.5))
+    _seal_passed(path)  # the manifest changes: the pointer no longer names what was measured
+    with pytest.raises(BundleError, match="changed after it was recommended"):
+        load_bundle(pointer)
+    with pytest.raises(BundleError, match="no recommended bundle was recorded there"):
+        load_bundle(tmp_path / "tiny_cpu_best")

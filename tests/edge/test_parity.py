@@ -12,8 +12,8 @@ from edge.backends import open_runner
 from edge.bundle import ParityThresholds, load_bundle
 from edge.cli import main
 from edge.data import FaceParsingReader, Sample
-from edge.errors import ConfigError
-from edge.parity import format_parity_table, validate_bundle
+from edge.errors import BundleError, ConfigError
+from edge.parity import check_verdict, format_parity_table, record_parity, validate_bundle, verdict_problem
 from edge.preprocess import resize_image, resize_label
 
 
@@ -139,3 +139,59 @@ def test_perturbation_is_below_typical_int8_logit_noise(tiny):
     1.5-4 max |Δlogit| INT8 models show while still passing parity (TOOLCHAIN §5)."""
     assert 0 < tiny.perturbation < 0.2
     assert np.count_nonzero(tiny.reference_logits.argmax(1) == tiny.thin_class) > 0
+
+
+# --- a bundle knows whether it passed: the sealed verdict, warnings and --strict ----------------------------
+
+def _sealed(make_bundle, model, precision="fp32"):
+    bundle = load_bundle(make_bundle(model, precision=precision))
+    with open_runner(bundle) as runner:
+        return record_parity(bundle, validate_bundle(bundle, runner), "pytest")
+
+
+def test_the_verdict_of_a_failed_bundle_names_the_failed_gate(make_bundle, tiny):
+    bundle = _sealed(make_bundle, tiny.perturbed, "int8")
+    assert bundle.parity.verdict == "failed"
+    assert "worst-class ΔF1" in bundle.parity.summary["failed_checks"]
+    problem = verdict_problem(load_bundle(bundle.path))
+    assert "FAILED parity" in problem and "worst-class ΔF1" in problem and "rebuild it with" in problem
+
+
+def test_check_verdict_warns_or_refuses_failed_and_unvalidated_bundles(make_bundle, tiny, caplog):
+    passed = _sealed(make_bundle, tiny.reference)
+    assert check_verdict(passed, strict=True) is None
+    for bundle, words in ((load_bundle(make_bundle(name="fresh")), "never validated"),
+                          (_sealed(make_bundle, tiny.perturbed, "int8"), "FAILED parity")):
+        with caplog.at_level("WARNING"):
+            assert words in check_verdict(bundle)
+        assert words in caplog.text
+        with pytest.raises(BundleError, match=f"--strict refuses this bundle: .*{words}"):
+            check_verdict(bundle, strict=True)
+
+
+def test_a_pass_recorded_for_another_file_of_the_bundle_only_warns(make_bundle, tiny):
+    """A jetson bundle checked on the host (its ONNX) then run as an engine: warned about, not refused."""
+    path = make_bundle([tiny.reference, tiny.perturbed])
+    bundle = load_bundle(path)
+    with open_runner(bundle) as runner:
+        result = validate_bundle(bundle, runner)
+    sealed = record_parity(bundle, result, "pytest", model=path / tiny.perturbed.name, backend="onnxruntime-qdq",
+                           host_side=True)
+    problem = check_verdict(load_bundle(sealed.path), strict=True)
+    assert "passed parity on the build host with onnxruntime-qdq" in problem
+    assert tiny.reference.name in problem  # the file the bundle runs
+
+
+@pytest.mark.parametrize("command", [["validate"], ["bench", "--runs", "2", "--warmup", "0"]])
+def test_commands_warn_about_an_unvalidated_bundle_and_strict_refuses_it_in_one_line(make_bundle, tiny, capsys,
+                                                                                    caplog, command):
+    fresh = make_bundle()
+    with caplog.at_level("WARNING"):
+        assert main([command[0], str(fresh), *command[1:], "--threads", "1"]) == 0
+    assert "was never validated" in caplog.text
+    capsys.readouterr()
+    assert main([command[0], str(fresh), *command[1:], "--strict"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--strict refuses this bundle" in err and "never validated" in err
+    passed = _sealed(make_bundle, tiny.reference)
+    assert main([command[0], str(passed.path), *command[1:], "--threads", "1", "--strict"]) == 0

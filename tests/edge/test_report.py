@@ -17,7 +17,9 @@ from edge.report import (
     format_markdown,
     format_table,
     make_row,
+    mark_recommended,
     read_json,
+    recommendation_lines,
     with_speedups,
     write_json,
     write_markdown,
@@ -59,7 +61,7 @@ def test_terminal_table_has_symbols_and_legend():
     lines = format_table(ROWS).splitlines()
     assert lines[0].split()[:5] == ["Format", "Precision", "Inference", "req/applied", "Status"]
     assert "✅ ok" in lines[1] and "❌ parity_failed" in lines[2] and "⚠ unavailable" in lines[3]
-    assert lines[-1].startswith("✅ ok:")
+    assert lines[-2].startswith("✅ ok:") and lines[-1].startswith("★ recommended:")  # the two-line legend
 
 
 def test_rows_show_requested_and_applied_precision_and_speed_vs_the_fp32_row():
@@ -77,6 +79,45 @@ def test_rows_show_requested_and_applied_precision_and_speed_vs_the_fp32_row():
     assert "bf16/bf16" in lines[2] and "2.50×" in lines[2]
     assert "bf16/-" in lines[3] and "⚠ skipped" in lines[3]
     assert "-/-" in lines[4]  # onnxruntime pins nothing
+
+
+def _cpu_rows() -> list[BenchmarkRow]:
+    """A cpu run whose int8 attempt failed and was replaced by a 2-layer fallback, plus a mobile run."""
+    cpu = {"format": "openvino", "target": "cpu"}
+    return [
+        BenchmarkRow(precision="fp32", status="ok", latency_p50_ms=10.0, bundle="m_cpu_fp32", **cpu),
+        BenchmarkRow(precision="bf16", status="ok", latency_p50_ms=6.0, bundle="m_cpu_bf16", **cpu),
+        BenchmarkRow(precision="int8", status="parity_failed", latency_p50_ms=3.0, bundle="m_cpu_int8",
+                     superseded=True, **cpu),
+        BenchmarkRow(precision="int8", status="ok", latency_p50_ms=4.0, bundle="m_cpu_int8",
+                     float_layers=("backbone.features.0.0", "head.classifier"), **cpu),
+        BenchmarkRow("litert", "int8", "parity_failed", latency_p50_ms=1.0, target="mobile", bundle="m_mobile_int8"),
+        BenchmarkRow("host:onnxruntime", "fp16", "ok", target="jetson", bundle="m_jetson_fp16"),
+    ]
+
+
+def test_the_fastest_row_that_passed_every_gate_is_recommended_per_target():
+    rows = mark_recommended(_cpu_rows())
+    assert [r.recommended for r in rows] == [False, False, False, True, False, False]  # not the superseded 3 ms
+    lines = recommendation_lines(rows)
+    assert lines[0] == ("★ cpu: m_cpu_int8 (openvino int8 +2 float, p50 4.00 ms) is the fastest bundle that passed "
+                        "every gate; float layers: backbone.features.0.0, head.classifier")
+    assert lines[1].startswith("★ mobile: no recommended bundle") and lines[2].startswith("★ jetson: no recommended")
+
+
+def test_the_table_stars_the_recommended_row_and_marks_the_fallback_and_the_attempt_it_superseded():
+    lines = format_table(mark_recommended(_cpu_rows())).splitlines()
+    assert "❌ parity_failed, superseded" in lines[3] and "int8 +2 float" not in lines[3]
+    assert lines[4].startswith("★ openvino") and "int8 +2 float" in lines[4] and "✅ ok" in lines[4]
+    assert lines[7].startswith("★ cpu: m_cpu_int8")
+    markdown = format_markdown(mark_recommended(_cpu_rows()))
+    assert "| ★ openvino | int8 +2 float |" in markdown and "\n\n★ cpu: m_cpu_int8" in markdown
+
+
+def test_a_superseded_row_and_its_float_layers_round_trip_through_json(tmp_path):
+    rows = mark_recommended(_cpu_rows())
+    back = read_json(write_json(tmp_path / "r.json", Report({}, {}, rows))).rows
+    assert back == rows and back[3].float_layers == ("backbone.features.0.0", "head.classifier")
 
 
 def test_json_round_trip(tmp_path):

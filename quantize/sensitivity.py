@@ -89,19 +89,21 @@ def _sqnr_db(reference: torch.Tensor, candidate: torch.Tensor) -> float:
 
 
 def layer_sensitivity(model: nn.Module, calib_batches: Iterable[torch.Tensor], cfg: QuantCfg,
-                      images: int | None = None) -> list[LayerSensitivity]:
+                      images: int | None = None, probe_images: torch.Tensor | None = None) -> list[LayerSensitivity]:
     """Rank every quantized compute layer by the logits' SQNR when only it runs in int8 (lowest first).
 
     Calibrates a PTQ copy on ``cfg.calib_images`` images from ``calib_batches`` (a list, reused),
     then quantizes one layer at a time on ``images`` of them (default
     ``cfg.mixed_precision.sensitivity_images``): one forward per layer, no re-export.
+    ``probe_images`` (N, 3, S, S), when given, are scored instead: images the calibration did not see
+    show a range that is too narrow for them (a calibration set too small), which its own images cannot.
     """
     images = images or cfg.mixed_precision.sensitivity_images
     prepared = prepare(model, cfg, qat=False, float_layers=cfg.float_layers)
     calib_batches = list(calib_batches)
     calibrate(prepared, calib_batches, cfg.calib_images, cfg.input_size)
     probe = _OneLayerProbe(prepared)
-    batch = torch.cat(calib_batches)[:images]
+    batch = (torch.cat(calib_batches) if probe_images is None else probe_images)[:images]
     rows = []
     with torch.no_grad():
         reference = probe.logits(batch, None)

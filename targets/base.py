@@ -28,6 +28,8 @@ class LowerRequest:
     normalised (1, 3, S, S) float32 calibration images (loaded on first call, shared by all jobs);
     ``work_dir`` is scratch space of this deploy run, shared by the jobs so that a target can
     reuse an intermediate file (e.g. the FP32 .tflite for FP16); ``stem`` names the artifacts.
+    ``float_layers`` (int8 only) are torch module paths the mixed-precision fallback keeps float
+    (``targets.fallback``); each target translates them to its own names (``targets.float_layers``).
     """
 
     target: str
@@ -39,6 +41,7 @@ class LowerRequest:
     work_dir: Path
     stem: str
     cfg: DeployCfg
+    float_layers: tuple[str, ...] = ()
 
     @property
     def input_size(self) -> int:

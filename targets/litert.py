@@ -16,11 +16,21 @@
 
   The result must prepare under the builtin kernels without XNNPACK and under XNNPACK, and hold
   no float32 tensor, or lowering fails.
+
+  The mixed-precision fallback (``LowerRequest.float_layers``, ``targets.fallback``): with ``aeq`` a
+  recipe entry per layer leaves its op unquantized (``NO_QUANTIZE``; the quantizer puts DEQUANTIZE /
+  QUANTIZE around it). The op is found through the module hierarchy litert-torch writes into tensor
+  names (``<class>_<attribute>`` per module that ran, e.g. ``...SegModel/torch.nn.modules.conv.Conv2d_
+  classifier;``, ``float_op_scopes``). Those ops and their tensors are the only float ones allowed. With
+  ``pt2e`` the PT2E quantizer leaves the layers out (``quantize.ptq``'s ``float_layers``); a quantized
+  ``int8.litert_checkpoint`` cannot be re-quantized, so it has no fallback.
 """
 from __future__ import annotations
 
 import logging
+import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +40,10 @@ from torch.fx import GraphModule
 
 from edge.backends import import_library
 from edge.bundle import file_sha256
-from edge.errors import ConfigError, ExportError
+from edge.errors import ConfigError, ExportError, UnsupportedError
 from targets.base import Lowered, LowerRequest, package_version
 from targets.export import CNN_OPS, GraphRules
+from targets.float_layers import closest
 from targets.formats import require_precision, target_spec
 
 log = logging.getLogger(__name__)
@@ -50,6 +61,7 @@ CALIB_BATCH = 8
 # A calibrated range narrower than this (a dead ReLU or SE gate: all zeros) gives a requantization
 # scale XNNPACK refuses (conv output ratio >= 256); widening it costs nothing, zeros stay exact.
 MIN_CALIBRATED_SPAN = 1e-2
+TFL_COMPUTE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
 
 
 def lower(request: LowerRequest) -> Lowered:
@@ -66,7 +78,8 @@ def lower(request: LowerRequest) -> Lowered:
         quantization = _int8_tflite(request, path)
     census = check_builtin_kernels(path)
     if request.precision == "int8":
-        _require_full_integer(path, census)
+        if not request.float_layers:  # a fallback keeps named ops float on purpose
+            _require_full_integer(path, census)
         check_xnnpack(path)
         quantization["tensor_dtypes"] = census
     notes = {"fp32": "FP32 .tflite, NCHW I/O", "fp16": "FP16 weights, FP32 I/O and activations on CPU",
@@ -121,13 +134,73 @@ def _aeq_int8(request: LowerRequest, path: Path) -> dict[str, Any]:
     log.info("mobile int8: ai-edge-quantizer calibration on %d images at %dpx", len(images), request.input_size)
     quant = quantizer.Quantizer(str(fp32))
     quant.load_quantization_recipe(recipe.static_wi8_ai8())
+    scopes = _keep_float(quant, fp32, request) if request.float_layers else {}
     ranges = quant.calibrate({signature: [{input_name: image.astype(np.float32)} for image in images]},
                              num_threads=max(1, request.cfg.bench.threads))
     widened = widen_degenerate_ranges(ranges, MIN_CALIBRATED_SPAN)
     quant.quantize(ranges).export_model(str(path), overwrite=True)
     return {"method": "ai_edge_quantizer static_wi8_ai8", "algorithm": "min_max_uniform",
             "calibration_images": len(images), "calibration_split": request.cfg.data.calib_split,
-            "widened_ranges": widened, "ai_edge_quantizer": package_version("ai-edge-quantizer")}
+            "widened_ranges": widened, "ai_edge_quantizer": package_version("ai-edge-quantizer"),
+            **({"float_layers": list(scopes.values()), "float_route": "ai_edge_quantizer NO_QUANTIZE recipe entries"}
+               if scopes else {})}
+
+
+def kept_float(request: LowerRequest) -> tuple[str, ...]:
+    """Module paths int8 keeps float without the fallback: none (full integer)."""
+    return ()
+
+
+def _keep_float(quant: Any, fp32: Path, request: LowerRequest) -> dict[str, str]:
+    """Recipe entries that leave the fallback's layers unquantized; returns module path -> op scope."""
+    from ai_edge_quantizer import qtyping
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+    scopes = float_op_scopes(fp32, request.model, request.float_layers)
+    for scope in scopes.values():  # the scope is the op's output tensor names: match it whole
+        quant.update_quantization_recipe(regex=f"^{re.escape(scope)}$",
+                                         operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                                         algorithm_key=AlgorithmName.NO_QUANTIZE)
+    log.info("mobile int8: kept float %s", list(scopes))
+    return scopes
+
+
+def _hierarchy_name(module: torch.nn.Module) -> str:
+    cls = type(module)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def module_chain(model: torch.nn.Module, module_path: str) -> list[str]:
+    """litert-torch's names of the modules from the root to ``module_path``: the root's class, then
+    ``<class>_<last atom of the path>`` per module (``litert_torch.backend.debuginfo``)."""
+    atoms = module_path.split(".")
+    return [_hierarchy_name(model)] + [
+        f"{_hierarchy_name(model.get_submodule('.'.join(atoms[:i])))}_{atoms[i - 1]}" for i in range(1, len(atoms) + 1)]
+
+
+def float_op_scopes(tflite: Path, model: torch.nn.Module, module_paths: Sequence[str]) -> dict[str, str]:
+    """Module path -> the ai-edge-quantizer scope of the compute op it became in ``tflite``.
+
+    A fused op's output tensor is named by every location fused into it (``;``-separated module
+    hierarchies); the op belongs to the module whose hierarchy among them matches its call chain."""
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as tfl
+
+    flat = tfl.read_model(tflite)
+    ops = []
+    for index, subgraph in enumerate(flat.subgraphs):
+        for op_index, op in enumerate(subgraph.operators):
+            if tfl.get_op_name_by_index(flat, index, op_index) in TFL_COMPUTE_OPS:
+                scope = tfl.get_op_scope(op, subgraph.tensors)
+                ops.append((scope, [h.split("/") for h in scope.split(";") if "/" in h]))
+    found = {}
+    for path in module_paths:
+        chain = module_chain(model, path)
+        matches = closest(ops, chain)
+        if len(matches) != 1:
+            raise ExportError(f"layer {path!r} matches {len(matches)} compute ops of {tflite.name} by the module "
+                              f"hierarchy in their tensor names; it cannot be kept float by name")
+        found[path] = matches[0]
+    return found
 
 
 def _signature_input(path: Path) -> tuple[str, str]:
@@ -158,6 +231,9 @@ def _pt2e_int8(request: LowerRequest, path: Path) -> dict[str, Any]:
     from quantize.quantizers import build_quantizer
 
     if request.cfg.int8.litert_checkpoint:
+        if request.float_layers:
+            raise UnsupportedError("int8.litert_checkpoint is quantized already: no layer can be kept float in it; "
+                                   "set int8.fallback_max_float_layers=0 or quantize with float_layers=[...]")
         graph, details = _checkpoint_graph(Path(request.cfg.int8.litert_checkpoint), request)
     else:
         graph, details = _ptq_graph(request)
@@ -177,10 +253,11 @@ def _ptq_graph(request: LowerRequest) -> tuple[GraphModule, dict[str, Any]]:
     cfg = QuantCfg(family="litert", input_size=request.input_size, calib_images=len(images),
                    calib_batch_size=CALIB_BATCH, observer=request.cfg.int8.observer)
     log.info("mobile int8: PT2E PTQ calibration on %d images at %dpx", len(images), request.input_size)
-    quantized = ptq(request.model, batches, cfg)
+    quantized = ptq(request.model, batches, cfg, request.float_layers)
     return quantized.graph_module, {"method": "pt2e_ptq", "quantizer": "quantize.quantizers litert",
                                     "observer": cfg.observer, "calibration_images": len(images),
-                                    "calibration_split": request.cfg.data.calib_split}
+                                    "calibration_split": request.cfg.data.calib_split,
+                                    "float_layers": list(quantized.float_layers)}
 
 
 def _checkpoint_graph(path: Path, request: LowerRequest) -> tuple[GraphModule, dict[str, Any]]:

@@ -16,10 +16,16 @@ runs any model in bf16 on CPUs with native bf16 (AVX512-BF16, AMX), whatever its
   ONNX written by ``edgeparse quantize ptq|qat`` (``int8.qdq_onnx``), whose Q/DQ pairs OpenVINO
   turns into the same FakeQuantize ops. Either way the IR must hold quantizers, or lowering fails.
   The layers left in float (the logits convolution) run f32.
+
+  The mixed-precision fallback (``LowerRequest.float_layers``, ``targets.fallback``) adds layers to
+  NNCF's ``IgnoredScope``: their torch module paths become FP32 ONNX node names and then the
+  friendly names OpenVINO keeps for them (``targets.float_layers``). With a QDQ ONNX the Q/DQ pairs in
+  front of those layers are dropped before conversion instead.
 """
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,14 @@ from edge.bundle import file_sha256
 from edge.errors import ConfigError, ExportError
 from targets.base import Lowered, LowerRequest
 from targets.export import CNN_OPS, GraphRules
+from targets.float_layers import (
+    WITHOUT_BIASES,
+    compute_modules,
+    keep_float_in_file,
+    module_for_node,
+    onnx_nodes_for,
+    openvino_names,
+)
 from targets.formats import require_precision, target_spec
 
 log = logging.getLogger(__name__)
@@ -75,7 +89,7 @@ def _convert(ov: Any, onnx_path: Path) -> Any:
 def _int8_model(ov: Any, request: LowerRequest) -> tuple[Any, dict[str, Any]]:
     source = request.cfg.int8.cpu_source()
     if source == "qdq":
-        model, details = _from_qdq(ov, Path(request.cfg.int8.qdq_onnx or ""), request.input_size)
+        model, details = _from_qdq(ov, Path(request.cfg.int8.qdq_onnx or ""), request)
     else:
         model, details = _nncf_ptq(ov, request)
     quantizers = sum(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
@@ -84,12 +98,26 @@ def _int8_model(ov: Any, request: LowerRequest) -> tuple[Any, dict[str, Any]]:
     return model, {**details, "fake_quantize_ops": quantizers}
 
 
+def kept_float(request: LowerRequest) -> tuple[str, ...]:
+    """Module paths int8 keeps float without the fallback: the logits convolution (``int8.float_logits``)."""
+    if request.cfg.int8.cpu_source() != "nncf" or not request.cfg.int8.float_logits:
+        return ()
+    ov = import_library("openvino")
+    onnx_name = logits_producer(_convert(ov, request.onnx_path)).removesuffix(WITHOUT_BIASES)
+    module = module_for_node(onnx_name, compute_modules(request.model))
+    return (module,) if module else ()
+
+
 def _nncf_ptq(ov: Any, request: LowerRequest) -> tuple[Any, dict[str, Any]]:
     import nncf
+    import onnx
 
     images = request.calibration()
     model = _convert(ov, request.onnx_path)
     float_layers = [logits_producer(model)] if request.cfg.int8.float_logits else []
+    if request.float_layers:
+        nodes = onnx_nodes_for(onnx.load(str(request.onnx_path)).graph.node, request.float_layers)
+        float_layers = list(dict.fromkeys([*float_layers, *openvino_names(model, nodes.values())]))
     log.info("cpu int8: NNCF PTQ calibration on %d images at %dpx (float: %s)", len(images), request.input_size,
              float_layers or "none")
     model = nncf.quantize(model, nncf.Dataset(images), subset_size=len(images),
@@ -116,10 +144,12 @@ def logits_producer(model: Any) -> str:
     return node.get_friendly_name()
 
 
-def _from_qdq(ov: Any, path: Path, input_size: int) -> tuple[Any, dict[str, Any]]:
-    """Convert the QDQ ONNX of ``edgeparse quantize`` after checking it fits this deploy run."""
+def _from_qdq(ov: Any, path: Path, request: LowerRequest) -> tuple[Any, dict[str, Any]]:
+    """Convert the QDQ ONNX of ``edgeparse quantize`` after checking it fits this deploy run (with the
+    fallback's float layers, a copy without the Q/DQ pairs in front of them)."""
     import onnx
 
+    input_size = request.input_size
     if not path.is_file():
         raise ConfigError(f"int8.qdq_onnx {path} not found; write it with `edgeparse quantize ptq|qat`")
     graph = onnx.load(str(path)).graph
@@ -129,5 +159,11 @@ def _from_qdq(ov: Any, path: Path, input_size: int) -> tuple[Any, dict[str, Any]
                           f"{input_size}]; quantize at the deployment size (quantize input_size={input_size})")
     if not any(node.op_type == "QuantizeLinear" for node in graph.node):
         raise ExportError(f"{path}: no QuantizeLinear nodes; not a QDQ graph from `edgeparse quantize`")
+    details: dict[str, Any] = {"method": "qdq_onnx", "qdq_onnx": str(path), "qdq_sha256": file_sha256(path)}
+    if request.float_layers:
+        edited = request.artifact("_float_qdq.onnx")
+        shutil.copyfile(path, edited)
+        details.update(keep_float_in_file(edited, request.float_layers))
+        path = edited
     log.info("cpu int8: converting the QDQ ONNX %s", path)
-    return _convert(ov, path), {"method": "qdq_onnx", "qdq_onnx": str(path), "qdq_sha256": file_sha256(path)}
+    return _convert(ov, path), details

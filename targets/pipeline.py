@@ -1,7 +1,11 @@
 """``edgeparse deploy``: checkpoint → FP32 ONNX → one bundle per (target, precision) → parity → benchmark → one table.
 
 For every job: check the graph for the target, lower, ``write_bundle``, ``load_bundle`` (checksums),
-``open_runner``, ``validate_bundle`` on the bundle's own validation set, ``benchmark``, one row.
+``open_runner``, ``validate_bundle`` on the bundle's own validation set, ``benchmark``, one row; the
+verdict is sealed into the bundle (``parity.json``). An int8 bundle that fails its per-class gate is
+rebuilt with its most sensitive layers float (``targets.fallback``); the first passing variant is kept
+and every attempt is a row. At the end each target's fastest passing bundle is recommended (★, and a
+``<model>_<target>_best.json`` pointer).
 A job that cannot be built or run here becomes a row with a status and a reason
 (``export_failed``, ``unavailable``, ``skipped``); only ``EdgeparseError`` subclasses are turned
 into rows, so a bug still stops the run with its traceback. Progress goes to ``emit`` as numbered
@@ -23,19 +27,31 @@ from edge.backends import TensorSpec, open_runner, runner_class
 from edge.bench import BenchResult, benchmark, host_info
 from edge.bundle import (
     MANIFEST_FILE,
+    BestPointer,
     Bundle,
     ValidationSource,
+    best_pointer_path,
     file_sha256,
     load_bundle,
     load_manifest,
+    write_best_pointer,
     write_bundle,
 )
 from edge.config import save_config, to_dict
 from edge.errors import BackendUnavailable, BundleError, ConfigError, ExportError, UnsupportedError
-from edge.parity import ParityResult, validate_bundle
+from edge.parity import ParityResult, record_parity, validate_bundle
 from edge.preprocess import Normalization, normalize, resize_image
-from edge.report import BenchmarkRow, Report, make_row, with_speedups, write_json, write_markdown, write_plot
-from targets import load_target
+from edge.report import (
+    BenchmarkRow,
+    Report,
+    make_row,
+    mark_recommended,
+    with_speedups,
+    write_json,
+    write_markdown,
+    write_plot,
+)
+from targets import fallback, load_target
 from targets.base import LowerRequest, tool_versions
 from targets.config import DeployCfg
 from targets.formats import Format, find_format
@@ -88,6 +104,10 @@ class Stages:
     def skip_to(self, index: int) -> None:
         self.index = max(self.index, index)
 
+    def extend(self, count: int) -> None:
+        """``count`` more stages than planned (a mixed-precision fallback attempt)."""
+        self.total += count
+
 
 @dataclass
 class Outcome:
@@ -99,13 +119,18 @@ class Outcome:
     parity: ParityResult | None = None
     bench: BenchResult | None = None
     host_check: bool = False  # a host-side accuracy row of a bundle whose runtime is on the device
+    float_layers: tuple[str, ...] = ()  # kept float by the mixed-precision fallback (torch module paths)
+    superseded: bool = False  # a failed attempt the fallback replaced; its bundle folder holds the next one
 
     @property
     def label(self) -> str:
-        return f"{self.job.label} host check" if self.host_check else self.job.label
+        label = self.job.label + (f" +{len(self.float_layers)} float" if self.float_layers else "")
+        label += " host check" if self.host_check else ""
+        return label + (" (superseded)" if self.superseded else "")
 
     def details(self) -> dict[str, Any]:
-        return {"bundle": str(self.bundle_dir) if self.bundle_dir else None,
+        return {"bundle": None if self.superseded or not self.bundle_dir else str(self.bundle_dir),
+                "float_layers": list(self.float_layers), "superseded": self.superseded,
                 "parity": self.parity.to_dict() if self.parity else None,
                 "benchmark": self.bench.to_dict() if self.bench else None}
 
@@ -118,11 +143,12 @@ class DeployResult:
 
     @property
     def rows(self) -> list[BenchmarkRow]:
-        return with_speedups([o.row for o in self.outcomes])
+        return mark_recommended(with_speedups([o.row for o in self.outcomes]))
 
     @property
     def failed(self) -> bool:
-        return any(row.status in FAILED_STATUSES for row in self.rows)
+        """A row failed; an attempt the mixed-precision fallback superseded fails nothing."""
+        return any(row.status in FAILED_STATUSES and not row.superseded for row in self.rows)
 
     def worst_parity(self) -> ParityResult | None:
         """The parity result whose worst class lost most F1 (the one worth plotting)."""
@@ -231,6 +257,8 @@ class _Build:
     tools: dict[str, str]
     schema: Any  # the checkpoint's LabelSchema
     validation_source: ValidationSource  # recorded in every manifest
+    probe_images: Callable[[], list] = list  # training images after the calibration ones (the fallback's ranking)
+    ranking: fallback.Rankings = field(default_factory=dict)  # layer sensitivity per quantizer family
 
     @property
     def model_name(self) -> str:
@@ -259,9 +287,11 @@ def _prepare(checkpoint: Path, cfg: DeployCfg, out_dir: Path, work_dir: Path, re
     x = normalize(validation.images[0])[None]
     delta = check_export_parity(model, onnx_path, x)
     calibration = functools.cache(lambda: calibration_images(sources.calibration, size, cfg.calibration_images))
+    held_out = functools.cache(lambda: calibration_images(sources.calibration, size, cfg.calibration_images
+                                                          + fallback.SENSITIVITY_IMAGES)[cfg.calibration_images:])
     source = sources.record(validation)
     build = _Build(checkpoint, cfg, out_dir, work_dir, rebuild_command, payload, model, onnx_path, validation,
-                   calibration, tool_versions(), schema_of(payload), source)
+                   calibration, tool_versions(), schema_of(payload), source, held_out)
     details = {"checkpoint": {"path": str(checkpoint), "sha256": file_sha256(checkpoint),
                               "model": build.model_name},
                "export": {"opset": OPSET, "max_abs_delta_torch_vs_onnx": delta},
@@ -269,9 +299,10 @@ def _prepare(checkpoint: Path, cfg: DeployCfg, out_dir: Path, work_dir: Path, re
     return build, details
 
 
-def _build_job(build: _Build, job: Job, stages: Stages) -> Outcome:
+def _build_job(build: _Build, job: Job, stages: Stages, float_layers: tuple[str, ...] = ()) -> Outcome:
     end = stages.index + 3
-    stages(f"{job.label}: {job.format.how}")
+    stages(f"{job.label}: {job.format.how}" if not float_layers else
+           f"{job.label}: mixed-precision fallback, float: {', '.join(float_layers)}")
     try:
         module = load_target(job.target)
     except UnsupportedError as exc:
@@ -282,7 +313,8 @@ def _build_job(build: _Build, job: Job, stages: Stages) -> Outcome:
         from targets.export import check_target_graph
 
         check_target_graph(build.onnx_path, job.target, module.GRAPH_RULES)
-        lowered = module.lower(_request(build, job))
+        lowered = module.lower(_request(build, job, float_layers))
+        quantization = {**lowered.quantization, **fallback.manifest_entry(build.ranking, job.target, float_layers)}
         _clear_bundle_dir(bundle_dir)
         write_bundle(
             bundle_dir, name=bundle_dir.name, target=job.target, backend=job.format.backend,
@@ -292,7 +324,7 @@ def _build_job(build: _Build, job: Job, stages: Stages) -> Outcome:
             backend_version=lowered.backend_version,
             build_command=f"{build.rebuild_command} --target {job.target} --precisions {job.precision}",
             tool_versions=build.tools, parity_thresholds=build.cfg.thresholds.of(job.precision),
-            quantization=lowered.quantization, inference_precision=job.format.inference_precision,
+            quantization=quantization, inference_precision=job.format.inference_precision,
             notes=lowered.notes)
     except BackendUnavailable as exc:
         stages.skip_to(end)
@@ -304,9 +336,54 @@ def _build_job(build: _Build, job: Job, stages: Stages) -> Outcome:
     return check_bundle(bundle_dir, job, build.cfg, stages)
 
 
-def _request(build: _Build, job: Job) -> LowerRequest:
+def _request(build: _Build, job: Job, float_layers: tuple[str, ...] = ()) -> LowerRequest:
     return LowerRequest(job.target, job.precision, build.onnx_path, build.model, build.calibration,
-                        build.checkpoint, build.work_dir, build.bundle_dir(job).name, build.cfg)
+                        build.checkpoint, build.work_dir, build.bundle_dir(job).name, build.cfg, float_layers)
+
+
+def _attempt(build: _Build, job: Job, stages: Stages, float_layers: tuple[str, ...]) -> list[Outcome]:
+    """Build, check and seal one variant of ``job``: its row and, for a device-side format, its host row."""
+    outcome = _build_job(build, job, stages, float_layers)
+    outcomes = [outcome, *_host_rows(outcome, build.cfg, stages)]
+    return _sealed([dataclasses.replace(o, float_layers=float_layers,
+                                        row=dataclasses.replace(o.row, float_layers=float_layers))
+                    for o in outcomes])
+
+
+def _job_outcomes(build: _Build, job: Job, stages: Stages) -> list[Outcome]:
+    """The rows of one job. An int8 variant that fails its per-class gate is rebuilt with the most sensitive
+    layers float (bounded); the first passing variant is kept and the attempts before it are superseded."""
+    attempts: list[list[Outcome]] = []
+
+    def attempt(float_layers: tuple[str, ...]) -> bool:
+        if float_layers:
+            stages.extend(3 + _host_stages([job]))
+        attempts.append(_attempt(build, job, stages, float_layers))
+        return not fallback.gate_failed(attempts[-1])
+
+    def rank() -> list[str]:
+        stages.extend(1)
+        stages(f"{job.label}: parity failed; ranking layers by int8 sensitivity for the mixed-precision fallback")
+        return fallback.rank_layers(_request(build, job), build.ranking, build.probe_images())
+
+    fallback.search(attempt, rank, build.cfg, job.target, job.precision)
+    superseded = [dataclasses.replace(o, superseded=True, row=dataclasses.replace(o.row, superseded=True))
+                  for tried in attempts[:-1] for o in tried]
+    return superseded + attempts[-1]
+
+
+def _sealed(outcomes: list[Outcome]) -> list[Outcome]:
+    """Record each validated outcome's verdict in its bundle (``parity.json``, sealed by the manifest)."""
+    for o in outcomes:
+        if o.parity is None or o.bundle_dir is None:
+            continue  # not validated here: the bundle keeps the not_validated record write_bundle wrote
+        bundle = load_bundle(o.bundle_dir)
+        if o.host_check:
+            record_parity(bundle, o.parity, "edgeparse deploy (host-side check)", host_side=True,
+                          model=load_target(o.job.target).host_model(bundle), backend=o.job.format.host_check)
+        else:
+            record_parity(bundle, o.parity, "edgeparse deploy")
+    return outcomes
 
 
 def _clear_bundle_dir(path: Path) -> None:
@@ -334,8 +411,7 @@ def deploy(checkpoint: Path, cfg: DeployCfg, jobs: list[Job], out_dir: Path, reb
     with tempfile.TemporaryDirectory(prefix=".deploy-work-", dir=out_dir) as work:
         build, details = _prepare(checkpoint, cfg, out_dir, Path(work), rebuild_command, stages)
         for job in jobs:
-            outcome = _build_job(build, job, stages)
-            outcomes += [outcome, *_host_rows(outcome, cfg, stages)]
+            outcomes += _job_outcomes(build, job, stages)
     details.update(deploy_config=to_dict(cfg), bundles={o.label: o.details() for o in outcomes})
     return DeployResult(outcomes, _settings(cfg, outcomes), details)
 
@@ -372,19 +448,43 @@ def bench_only(cfg: DeployCfg, jobs: list[Job], out_dir: Path, checkpoint: Path 
                                   f"`edgeparse deploy --target {job.target} --precisions {job.precision}`")
         else:
             outcome = check_bundle(bundle_dir, job, cfg, stages)
-        outcomes += [outcome, *_host_rows(outcome, cfg, stages)]
+        outcomes += _sealed([outcome, *_host_rows(outcome, cfg, stages)])
     details = {"mode": "bench-only", "bundles": {o.label: o.details() for o in outcomes}}
     return DeployResult(outcomes, _settings(cfg, outcomes), details)
 
 
 def write_reports(result: DeployResult, out_dir: Path, command: dict[str, Any]) -> list[Path]:
-    """``report.json`` (command, settings, results), ``report.md`` and ``report.png`` in ``out_dir``."""
-    parity = result.worst_parity()
-    paths = [write_json(out_dir / "report.json", Report(command, result.settings, result.rows, result.details)),
-             write_markdown(out_dir / "report.md", result.rows, parity)]
-    if parity is not None or any(r.latency_p50_ms is not None for r in result.rows):
-        paths.append(write_plot(out_dir / "report.png", result.rows, parity))
-    return paths
+    """``report.json`` (command, settings, results), ``report.md``, ``report.png`` and the best pointers
+    (``<model>_<target>_best.json``) in ``out_dir``."""
+    parity, rows = result.worst_parity(), result.rows
+    recommended = write_best_pointers(result, out_dir)
+    details = {**result.details, "recommended": recommended}
+    paths = [write_json(out_dir / "report.json", Report(command, result.settings, rows, details)),
+             write_markdown(out_dir / "report.md", rows, parity)]
+    if parity is not None or any(r.latency_p50_ms is not None for r in rows):
+        paths.append(write_plot(out_dir / "report.png", rows, parity))
+    return paths + [Path(entry["pointer"]) for entry in recommended.values() if entry]
+
+
+def write_best_pointers(result: DeployResult, out_dir: Path) -> dict[str, dict[str, Any] | None]:
+    """Point ``<model>_<target>_best.json`` at each target's recommended bundle; a target of this run without
+    one loses its old pointer (it would name a bundle this run did not choose). Returns target -> pointer."""
+    written: dict[str, dict[str, Any] | None] = {}
+    for outcome, row in zip(result.outcomes, result.rows):
+        folder = outcome.bundle_dir
+        if row.target is None or folder is None or folder.parent != out_dir or row.superseded:
+            continue
+        model = folder.name.removesuffix(f"_{row.target}_{row.precision}")  # bundle_dir's naming
+        path = best_pointer_path(out_dir, model, row.target)
+        if row.recommended:
+            pointer = BestPointer(folder.name, row.target, row.precision, file_sha256(folder / MANIFEST_FILE),
+                                  row.latency_p50_ms, row.float_layers, result.settings["host"]["cpu"],
+                                  "the fastest bundle (p50) of this target that passed every gate in this run")
+            written[row.target] = {"pointer": str(write_best_pointer(path, pointer)), **dataclasses.asdict(pointer)}
+        elif row.target not in written:
+            written[row.target] = None
+            path.unlink(missing_ok=True)
+    return written
 
 
 def format_settings(result: DeployResult) -> str:

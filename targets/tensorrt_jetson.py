@@ -15,6 +15,10 @@ precision, what the device needs to build one:
   ``edgeparse build-engine . --engine``.
 * ``qdq_lint.json`` (int8): the QDQ lint. It is a gate: a graph TensorRT would misread is refused here.
 
+The mixed-precision fallback of ``edgeparse deploy`` (``LowerRequest.float_layers``) drops the Q/DQ
+pairs in front of the named layers from the QDQ ONNX (``targets.float_layers.keep_float``), so TensorRT's
+strongly typed build runs them in float.
+
 ``host_model`` names the typed ONNX for the host-side accuracy row of ``edgeparse deploy``
 (``Format.host_check``): onnxruntime runs it where TensorRT cannot.
 
@@ -38,6 +42,7 @@ from edge.errors import BackendUnavailable, ConfigError, ExportError, Unsupporte
 from quantize.qdq_lint import TENSORRT_OPS, LintReport, lint_qdq
 from targets.base import Lowered, LowerRequest
 from targets.export import INPUT_NAME, OUTPUT_NAME, GraphRules, check_target_graph
+from targets.float_layers import keep_float_in_file
 from targets.formats import require_precision, target_spec
 from targets.tensorrt_engine import (
     DEFAULT_WORKSPACE_MB,
@@ -76,6 +81,8 @@ def lower(request: LowerRequest) -> Lowered:
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path = folder / f"{request.stem}.onnx"
     quantization = _source_onnx(request, onnx_path)
+    if request.float_layers:  # the mixed-precision fallback (targets.fallback): no Q/DQ in front of them
+        quantization.update(keep_float_in_file(onnx_path, request.float_layers))
     if request.precision == "int8":
         report = _lint_gate(onnx_path)
         typed, extra = onnx_path, _write_lint(report, folder / LINT_FILE)
@@ -158,6 +165,11 @@ def fp16_onnx(source: Path, path: Path) -> Path:
     check_target_graph(model, "jetson", GRAPH_RULES)
     onnx.save(model, str(path))
     return path
+
+
+def kept_float(request: LowerRequest) -> tuple[str, ...]:
+    """Module paths int8 keeps float without the fallback: none (the QDQ ONNX quantizes every layer)."""
+    return ()
 
 
 def host_model(bundle: Bundle) -> Path:

@@ -100,8 +100,9 @@ def deploy_inputs(tiny_checkpoint, tmp_path_factory) -> DeployInputs:
 
 
 def lower_to_bundle(target: str, precision: str, inputs: DeployInputs, work_dir: Path, out_dir: Path,
-                    cfg: DeployCfg | None = None) -> Path:
-    """``lower`` one (target, precision) and write its bundle, as ``edgeparse deploy`` does."""
+                    cfg: DeployCfg | None = None, float_layers: tuple[str, ...] = ()) -> Path:
+    """``lower`` one (target, precision) and write its bundle, as ``edgeparse deploy`` does (with
+    ``float_layers``: as its mixed-precision fallback does)."""
     from edge.bundle import write_bundle
     from edge.preprocess import Normalization
     from targets import load_target
@@ -113,7 +114,7 @@ def lower_to_bundle(target: str, precision: str, inputs: DeployInputs, work_dir:
     stem = f"{MODEL}_{target}_{precision}"
     work_dir.mkdir(parents=True, exist_ok=True)
     request = LowerRequest(target, precision, inputs.onnx_path, inputs.model, lambda: inputs.calibration,
-                           inputs.checkpoint, work_dir, stem, cfg)
+                           inputs.checkpoint, work_dir, stem, cfg, float_layers)
     lowered = module.lower(request)
     row = find_format(target, precision)
     return write_bundle(out_dir / stem, name=stem, target=target, backend=row.backend,

@@ -54,6 +54,31 @@ def test_mobile_int8_is_full_integer_on_builtin_kernels(deploy_inputs, kit, shar
     assert outcome.parity.num_images == 4 and outcome.bench.fps > 0
 
 
+@pytest.mark.slow
+def test_the_mixed_precision_fallback_keeps_the_named_op_float_and_the_rest_int8(deploy_inputs, kit, shared_work,
+                                                                                  tmp_path):
+    """Every convolution of the eval graph is found by the module hierarchy in its tensor names (one op each);
+    the fallback's layer stays float through an ai-edge-quantizer NO_QUANTIZE entry, and the file prepares."""
+    from edge.bundle import load_manifest
+    from targets.float_layers import compute_modules
+    from targets.litert import float_op_scopes
+
+    kit.lower_to_bundle("mobile", "fp32", deploy_inputs, shared_work, tmp_path / "fp32")
+    modules = [m for m in compute_modules(deploy_inputs.model) if m not in ("head.edge_classifier",
+                                                                             "head.aux_classifier")]
+    scopes = float_op_scopes(shared_work / "litert_fp32.tflite", deploy_inputs.model, modules)
+    assert len(set(scopes.values())) == len(modules)  # one op per layer, none claimed twice
+    assert "Conv2d_classifier;" in scopes["head.classifier"]
+    cfg = kit.tiny_cfg(int8=Int8Cfg(mobile_source="aeq"))
+    bundle = kit.lower_to_bundle("mobile", "int8", deploy_inputs, shared_work, tmp_path, cfg,
+                                 float_layers=("head.classifier",))
+    quantization = load_manifest(bundle).quantization
+    assert quantization["float_layers"] == [scopes["head.classifier"]]
+    assert quantization["tensor_dtypes"].get("float32", 0) > 0 and quantization["tensor_dtypes"]["int8"] > 50
+    outcome = kit.check(bundle, "mobile", "int8")
+    assert outcome.row.status in ("ok", "parity_failed") and outcome.bench.fps > 0
+
+
 def test_degenerate_calibrated_ranges_are_widened_and_real_ones_kept():
     from targets.litert import widen_degenerate_ranges
 

@@ -9,6 +9,7 @@ import pytest
 
 from edge.cli import main
 from edge.errors import CheckpointError
+from targets.float_layers import unqualified
 
 FAST = ["input_size=64", "validation_images=4", "calibration_images=8", "bench.runs=5", "bench.warmup=1",
         "bench.threads=1", "bench.e2e_size=[48,80]"]
@@ -34,9 +35,17 @@ def test_deploy_onnx_prints_one_table_writes_reports_and_bench_only_reuses_the_b
     assert report["results"]["rows"][0]["status"] == "ok"
     manifest = json.loads((out / "ehanet_mbv2_onnx_fp32/manifest.json").read_text())
     assert "--target onnx --precisions fp32" in manifest["build_command"]
+    # the verdict is sealed into the bundle, and the one passing row is the recommended one
+    assert json.loads((out / "ehanet_mbv2_onnx_fp32/parity.json").read_text())["verdict"] == "passed"
+    assert "★ onnxruntime" in printed and "★ onnx: ehanet_mbv2_onnx_fp32 (onnxruntime fp32" in printed
+    assert report["results"]["recommended"]["onnx"]["bundle"] == "ehanet_mbv2_onnx_fp32"
+    assert str(out / "ehanet_mbv2_onnx_best.json") in printed  # listed with the reports
 
     assert _deploy(["--target", "onnx", "--out", str(out), "--bench-only"]) == 0
     assert "[2/2] onnx fp32: benchmark" in capsys.readouterr().out
+    # bench-only re-seals the verdict (the manifest changes) and points at the bundle again
+    assert main(["bench", str(out / "ehanet_mbv2_onnx_best"), "--runs", "2", "--warmup", "0", "--threads", "1",
+                 "--strict"]) == 0
 
 
 def test_a_wrong_normalisation_in_the_manifest_fails_parity_with_exit_1(tiny_checkpoint, tmp_path, capsys):
@@ -116,7 +125,8 @@ def test_missing_default_student_names_the_command_that_trains_it(tmp_path, monk
 @pytest.mark.slow
 def test_deploy_cpu_end_to_end(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "bundles"
-    code = _deploy(["--target", "cpu", "--checkpoint", str(tiny_checkpoint), "--out", str(out)])
+    code = _deploy(["--target", "cpu", "--checkpoint", str(tiny_checkpoint), "--out", str(out),
+                    "int8.fallback_max_float_layers=0"])  # one row per precision (the fallback has its own test)
     printed = capsys.readouterr().out
     rows = json.loads((out / "report.json").read_text())["results"]["rows"]
     precisions = ("fp32", "fp16", "bf16", "int8")
@@ -126,3 +136,32 @@ def test_deploy_cpu_end_to_end(tiny_checkpoint, tmp_path, capsys):
     assert code == (1 if any(r["status"] == "parity_failed" for r in rows) else 0)
     assert "[14/14] cpu int8: benchmark" in printed and "openvino  int8" in printed
     assert all((out / f"report.{ext}").is_file() for ext in ("json", "md", "png"))
+
+
+def test_a_failed_int8_gate_triggers_the_mixed_precision_fallback_with_translated_layer_names(tiny_checkpoint,
+                                                                                           tmp_path, capsys):
+    """The random tiny student fails int8 parity at any precision mix (~60 % agreement), which plants the
+    failure: deploy ranks layers by sensitivity, rebuilds with the most sensitive one float in NNCF's
+    ignored scope (OpenVINO's name for it), supersedes the first attempt and reports both."""
+    out = tmp_path / "bundles"
+    code = _deploy(["--target", "cpu", "--precisions", "int8", "--checkpoint", str(tiny_checkpoint), "--out",
+                    str(out), "int8.float_logits=false", "int8.fallback_max_float_layers=1"])
+    printed = capsys.readouterr().out
+    assert "parity failed; ranking layers by int8 sensitivity" in printed
+    rows = json.loads((out / "report.json").read_text())["results"]["rows"]
+    first, fallback = rows
+    assert first["status"] == "parity_failed" and first["superseded"] and not first["float_layers"]
+    (layer,) = fallback["float_layers"]
+    assert not fallback["superseded"] and fallback["bundle"] == "ehanet_mbv2_cpu_int8"
+    assert code == (1 if fallback["status"] == "parity_failed" else 0)  # the superseded attempt fails nothing
+    assert "parity_failed, superseded" in printed and "int8 +1 float" in printed and f"float: {layer}" in printed
+    manifest = json.loads((out / "ehanet_mbv2_cpu_int8" / "manifest.json").read_text())
+    quantization = manifest["quantization"]
+    assert quantization["fallback"]["layers"] == [layer]
+    assert quantization["fallback"]["logits_sqnr_db_int8"][layer] is not None
+    # the module path became the FP32 ONNX node name and then OpenVINO's name in NNCF's ignored scope
+    (name,) = quantization["float_layers"]  # float_logits=false: nothing else is float
+    assert f"/{unqualified(layer)}/Conv" in name  # the exporter's scope of the layer, then OpenVINO's suffix
+    verdict = json.loads((out / "ehanet_mbv2_cpu_int8" / "parity.json").read_text())["verdict"]
+    assert verdict == ("passed" if fallback["status"] == "ok" else "failed")
+    assert f"float: {layer}" in (out / "report.md").read_text()

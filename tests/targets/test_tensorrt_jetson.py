@@ -633,3 +633,51 @@ def test_bench_only_shows_the_skipped_tensorrt_row_then_its_host_row(kit, deploy
     assert host.status == ("ok" if parity.passed else "parity_failed") and result.failed != parity.passed
     assert lines[-1] == "[3/3] jetson fp16: host-side accuracy, onnxruntime on this host (not tensorrt)"
     assert set(result.details["bundles"]) == {"jetson fp16", "jetson fp16 host check"}
+
+
+# --- the mixed-precision fallback: Q/DQ pairs dropped in front of the named layers ---
+
+def _two_conv_qdq(path: Path) -> Path:
+    """QDQ conv (bias ``stem.bias``) -> ReLU -> QDQ conv (bias ``head.classifier.bias``): the names the
+    dynamo exporter of ``quantize.export_qdq`` gives the bias of a module's convolution."""
+    w_scale = (np.abs(WEIGHT).reshape(CLASSES, -1).max(axis=1) / 127).astype(np.float32)
+    second = RNG.normal(0, 0.3, (CLASSES, CLASSES, 3, 3)).astype(np.float32)
+    s_scale = (np.abs(second).reshape(CLASSES, -1).max(axis=1) / 127).astype(np.float32)
+    nodes = [
+        helper.make_node("QuantizeLinear", ["input", "a_scale", "a_zp"], ["q0"]),
+        helper.make_node("DequantizeLinear", ["q0", "a_scale", "a_zp"], ["dq0"]),
+        helper.make_node("DequantizeLinear", ["w0_q", "w0_scale", "w_zp"], ["w0"], axis=0),
+        helper.make_node("Conv", ["dq0", "w0", "stem.bias"], ["c0"], name="node_conv2d", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c0"], ["r0"]),
+        helper.make_node("QuantizeLinear", ["r0", "a_scale", "a_zp"], ["q1"]),
+        helper.make_node("DequantizeLinear", ["q1", "a_scale", "a_zp"], ["dq1"]),
+        helper.make_node("DequantizeLinear", ["w1_q", "w1_scale", "w_zp"], ["w1"], axis=0),
+        helper.make_node("Conv", ["dq1", "w1", "head.classifier.bias"], ["logits"], name="node_conv2d_1",
+                         pads=[1, 1, 1, 1]),
+    ]
+    inits = [numpy_helper.from_array(np.array(3 / 127, np.float32), "a_scale"),
+             numpy_helper.from_array(np.array(0, np.int8), "a_zp"),
+             numpy_helper.from_array(np.zeros(CLASSES, np.int8), "w_zp"),
+             numpy_helper.from_array(np.round(WEIGHT / w_scale[:, None, None, None]).astype(np.int8), "w0_q"),
+             numpy_helper.from_array(w_scale, "w0_scale"), numpy_helper.from_array(BIAS, "stem.bias"),
+             numpy_helper.from_array(np.round(second / s_scale[:, None, None, None]).astype(np.int8), "w1_q"),
+             numpy_helper.from_array(s_scale, "w1_scale"), numpy_helper.from_array(BIAS, "head.classifier.bias")]
+    return _save(path, nodes, inits)
+
+
+@pytest.mark.skipif(HAVE_TENSORRT, reason="TensorRT is installed here: lower builds the engine")
+def test_the_fallback_drops_the_qdq_pairs_in_front_of_the_named_layer_and_the_rest_stays_linted(tmp_path, fp32):
+    qdq = _two_conv_qdq(tmp_path / "two_conv_qdq.onnx")
+    request = dataclasses.replace(_request(tmp_path, "int8", fp32, Int8Cfg(qdq_onnx=str(qdq))),
+                                  float_layers=("head.classifier",))
+    bundle = _bundle(tmp_path, request)
+    quantization = load_manifest(bundle).quantization
+    assert quantization["float_layers"] == ["node_conv2d_1"] and quantization["float_inputs"] == 2
+    shipped = onnx.load(str(bundle / "tiny_jetson_int8.onnx")).graph
+    head = next(n for n in shipped.node if n.name == "node_conv2d_1")
+    producers = {out: n.op_type for n in shipped.node for out in n.output}
+    assert producers[head.input[0]] == "Relu" and head.input[1] in {i.name for i in shipped.initializer}
+    assert quantization["quantize_nodes"] == 1 and json.loads((bundle / "qdq_lint.json").read_text())["ok"]
+    assert host_model(load_bundle(bundle)).name == "tiny_jetson_int8.onnx"  # the host row checks this file
+    with pytest.raises(ExportError, match=r"layers \['neck.x'\] have no node in the QDQ ONNX"):
+        lower(dataclasses.replace(request, float_layers=("neck.x",), work_dir=tmp_path / "other"))

@@ -24,9 +24,9 @@ STATUSES = ("ok", "parity_failed", "export_failed", "unavailable", "skipped")
 SYMBOLS = {"ok": "✅", "parity_failed": "❌", "export_failed": "❌",
            "unavailable": "⚠", "skipped": "⚠"}
 LEGEND = ("✅ ok: parity within limits  ❌ parity_failed / export_failed  "
-          "⚠ unavailable (backend not installed) / skipped;  Δ = candidate − FP32 reference, in points\n"
-          "★ recommended: the fastest bundle of its target that passed every gate;  int8 +k float: the "
-          "mixed-precision fallback, k layers kept float;  superseded: an attempt the fallback replaced")
+          "⚠ unavailable (backend not installed) / skipped;  Δ = candidate − FP32 reference, in points")
+DEPLOY_LEGEND = ("★ recommended: the fastest bundle of its target that passed every gate;  int8 +k float: the "
+                 "mixed-precision fallback, k layers kept float;  superseded: an attempt the fallback replaced")
 STAR = "★"
 COLUMNS = ("format", "precision", "inference", "status", "size_mb", "miou", "delta_miou",
            "worst_class_delta_f1", "agreement_pct", "latency_p50_ms", "latency_p99_ms", "fps",
@@ -188,13 +188,16 @@ def _cell(row: BenchmarkRow, column: str, symbols: bool) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
-def format_table(rows: list[BenchmarkRow]) -> str:
-    """Aligned terminal table plus the legend."""
+def format_table(rows: list[BenchmarkRow], recommend: bool = False) -> str:
+    """Aligned terminal table plus the legend; ``recommend`` (a deploy run's table) adds the recommended
+    bundle of each target under it."""
     cells = [[_cell(r, c, symbols=True) for c in COLUMNS] for r in rows]
     widths = [max([len(h)] + [len(line[i]) for line in cells]) for i, h in enumerate(HEADERS)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(HEADERS, widths)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells]
-    return "\n".join([*lines, *recommendation_lines(rows), "", LEGEND])
+    if not recommend:
+        return "\n".join([*lines, "", LEGEND])
+    return "\n".join([*lines, *recommendation_lines(rows), "", LEGEND, DEPLOY_LEGEND])
 
 
 def write_json(path: str | Path, report: Report) -> Path:
@@ -220,11 +223,12 @@ def read_json(path: str | Path) -> Report:
         raise ConfigError(f"{path}: not an edgeparse report ({exc!r})") from exc
 
 
-def format_markdown(rows: list[BenchmarkRow], parity: ParityResult | None = None) -> str:
-    """A GitHub markdown table of the rows (plus the per-class ΔF1 table when given)."""
+def format_markdown(rows: list[BenchmarkRow], parity: ParityResult | None = None, recommend: bool = False) -> str:
+    """A GitHub markdown table of the rows (plus the per-class ΔF1 table when given; ``recommend``: the
+    recommended bundle of each target, as in a deploy run's report)."""
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(_cell(r, c, symbols=False) for c in COLUMNS) + " |" for r in rows]
-    for line in recommendation_lines(rows):
+    for line in recommendation_lines(rows) if recommend else []:
         lines += ["", line]
     if parity is not None:
         basis = "" if parity.ground_truth else " (no ground truth: F1 is against the FP32 labels)"
@@ -239,10 +243,11 @@ def _num(value: float, spec: str = ".2f") -> str:
     return "n/a" if math.isnan(value) else format(value, spec)
 
 
-def write_markdown(path: str | Path, rows: list[BenchmarkRow], parity: ParityResult | None = None) -> Path:
+def write_markdown(path: str | Path, rows: list[BenchmarkRow], parity: ParityResult | None = None,
+                   recommend: bool = False) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(format_markdown(rows, parity))
+    path.write_text(format_markdown(rows, parity, recommend))
     return path
 
 

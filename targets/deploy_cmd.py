@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     paths = write_reports(result, out, command_block(args))
     print()
     print(format_settings(result))
-    print(format_table(result.rows))
+    print(format_table(result.rows, recommend=True))
     note = format_validation_note(result)
     if note:
         print(note)

@@ -460,7 +460,7 @@ def write_reports(result: DeployResult, out_dir: Path, command: dict[str, Any]) 
     recommended = write_best_pointers(result, out_dir)
     details = {**result.details, "recommended": recommended}
     paths = [write_json(out_dir / "report.json", Report(command, result.settings, rows, details)),
-             write_markdown(out_dir / "report.md", rows, parity)]
+             write_markdown(out_dir / "report.md", rows, parity, recommend=True)]
     if parity is not None or any(r.latency_p50_ms is not None for r in rows):
         paths.append(write_plot(out_dir / "report.png", rows, parity))
     return paths + [Path(entry["pointer"]) for entry in recommended.values() if entry]

@@ -61,7 +61,7 @@ def test_terminal_table_has_symbols_and_legend():
     lines = format_table(ROWS).splitlines()
     assert lines[0].split()[:5] == ["Format", "Precision", "Inference", "req/applied", "Status"]
     assert "✅ ok" in lines[1] and "❌ parity_failed" in lines[2] and "⚠ unavailable" in lines[3]
-    assert lines[-2].startswith("✅ ok:") and lines[-1].startswith("★ recommended:")  # the two-line legend
+    assert lines[-1].startswith("✅ ok:") and "★" not in format_table(ROWS)  # no recommendation outside deploy
 
 
 def test_rows_show_requested_and_applied_precision_and_speed_vs_the_fp32_row():
@@ -106,11 +106,11 @@ def test_the_fastest_row_that_passed_every_gate_is_recommended_per_target():
 
 
 def test_the_table_stars_the_recommended_row_and_marks_the_fallback_and_the_attempt_it_superseded():
-    lines = format_table(mark_recommended(_cpu_rows())).splitlines()
+    lines = format_table(mark_recommended(_cpu_rows()), recommend=True).splitlines()
     assert "❌ parity_failed, superseded" in lines[3] and "int8 +2 float" not in lines[3]
     assert lines[4].startswith("★ openvino") and "int8 +2 float" in lines[4] and "✅ ok" in lines[4]
-    assert lines[7].startswith("★ cpu: m_cpu_int8")
-    markdown = format_markdown(mark_recommended(_cpu_rows()))
+    assert lines[7].startswith("★ cpu: m_cpu_int8") and lines[-1].startswith("★ recommended:")
+    markdown = format_markdown(mark_recommended(_cpu_rows()), recommend=True)
     assert "| ★ openvino | int8 +2 float |" in markdown and "\n\n★ cpu: m_cpu_int8" in markdown
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -120,7 +121,7 @@ def qdq_nodes_for(nodes: Iterable[Any], module_paths: Sequence[str]) -> dict[str
     return {path: owners[path] for path in module_paths}
 
 
-def keep_float_in_file(path: Any, module_paths: Sequence[str]) -> dict[str, Any]:
+def keep_float_in_file(path: Path, module_paths: Sequence[str]) -> dict[str, Any]:
     """Rewrite the QDQ ONNX at ``path`` with ``module_paths`` float; returns what the manifest records."""
     import onnx
 

@@ -126,7 +126,9 @@ def load_tflite(path: Path, threads: int) -> tuple[InvokeFn, str]:
         raise BackendUnavailable("BlazeFace needs a TFLite interpreter: pip install ai-edge-litert==2.3.0 "
                                  "(or openvino==2026.4.1)") from exc
     core = ov.Core()
-    compiled = core.compile_model(core.read_model(str(path)), "CPU", {"INFERENCE_NUM_THREADS": threads})
+    # f32 pinned: OpenVINO's default on AVX512-BF16/AMX CPUs is bf16, which would move the boxes per CPU.
+    compiled = core.compile_model(core.read_model(str(path)), "CPU",
+                                  {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"})
 
     def invoke(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out = compiled(x)

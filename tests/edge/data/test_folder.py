@@ -51,9 +51,15 @@ def test_unsplit_folder_splits_by_name_hash_into_disjoint_train_and_val(tmp_path
         open_dataset("folder", tmp_path, "test", "celebamask_hq")
 
 
-def test_a_name_keeps_its_split_when_other_files_come_and_go() -> None:
-    assert [hashed_split(f"x{i}") for i in range(50)] == [hashed_split(f"x{i}") for i in range(50)]
-    assert {hashed_split(f"img_{i}") for i in range(200)} == {"train", "val"}
+def test_a_name_keeps_its_split_when_other_files_come_and_go(tmp_path: Path) -> None:
+    _unsplit(tmp_path, 24)
+    before = set(open_dataset("folder", tmp_path, "val", "celebamask_hq").names())
+    for i in range(24, 40):  # more files arrive
+        write_jpg(tmp_path / "images" / f"face{i:03d}.jpg", photo(i))
+        _palette_png(tmp_path / "masks" / f"face{i:03d}.png", stripes(19, i))
+    (tmp_path / "images" / "face000.jpg").unlink()  # and one leaves (its mask becomes an orphan)
+    after = set(open_dataset("folder", tmp_path, "val", "celebamask_hq").names())
+    assert before - {"face000"} == {n for n in after if int(n[4:]) < 24}
 
 
 def test_own_splits_are_used_as_they_are(tmp_path: Path) -> None:

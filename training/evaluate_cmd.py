@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from edge.metrics import MetricSummary
     from edge.schemas import LabelSchema
     from training.config import RecipeCfg
+    from training.tta import TtaCfg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "a dataset in a coarser schema is scored through the schema mapping, e.g. "
                              "data.root=../shared/data/lfw_parts data.schema=lfw_parts")
     parser.add_argument("--json", metavar="PATH", help="also write the metrics as JSON")
+    parser.add_argument("--tta-scales", metavar="S[,S...]", default="1",
+                        help="test-time augmentation: average the model over these input scales, e.g. 0.75,1,1.25")
+    parser.add_argument("--tta-flip", action="store_true",
+                        help="test-time augmentation: also average each scale's mirror (left/right classes swapped)")
 
 
 def load_for_evaluation(checkpoint: str, overrides: list[str], split: str = "val"
@@ -51,14 +56,18 @@ def _load(checkpoint: str, overrides: list[str], split: str
     return build_model_from_checkpoint(payload), loader, cfg, schema_of(payload), source.schema
 
 
-def evaluate_checkpoint(checkpoint: str, overrides: list[str], split: str = "val"
+def evaluate_checkpoint(checkpoint: str, overrides: list[str], split: str = "val", tta: TtaCfg | None = None
                         ) -> tuple[MetricSummary, RecipeCfg, LabelSchema]:
     """Score ``checkpoint`` on ``split`` of its own recipe's data (with dotted ``overrides``), in the
-    dataset's schema: the checkpoint's own, or a coarser one it maps onto one-to-one."""
+    dataset's schema: the checkpoint's own, or a coarser one it maps onto one-to-one. ``tta``
+    averages the model over scales and mirrors first."""
     from training.distributed import DistInfo
     from training.evaluate import evaluate
+    from training.tta import TestTimeAugmented
 
     model, loader, cfg, schema, data_schema = _load(checkpoint, overrides, split)
+    if tta is not None and tta.enabled:
+        model = TestTimeAugmented(model, tta, schema.flip_pairs, schema.num_classes)
     mapping = None if data_schema.name == schema.name else _prediction_map(schema.name, data_schema.name)
     matrix = evaluate(model, loader, data_schema.num_classes, DistInfo(), prediction_map=mapping)
     return matrix.summary(data_schema), cfg, data_schema
@@ -81,9 +90,24 @@ def _prediction_map(model_schema: str, data_schema: str) -> np.ndarray:
     return mapping
 
 
+def parse_tta(scales: str, flip: bool) -> TtaCfg:
+    """``--tta-scales 0.75,1,1.25 --tta-flip`` as a ``TtaCfg``; a one-line error on a bad list."""
+    from edge.errors import ConfigError
+    from training.tta import TtaCfg
+
+    try:
+        factors = tuple(float(s) for s in scales.split(","))
+    except ValueError:
+        raise ConfigError(f"--tta-scales must be comma-separated numbers like 0.75,1,1.25, got {scales!r}") from None
+    return TtaCfg(factors, flip)
+
+
 def run(args: argparse.Namespace) -> int:
-    summary, cfg, schema = evaluate_checkpoint(args.checkpoint, args.overrides, args.split)
-    print(f"{args.checkpoint} on {cfg.data.format}/{args.split} at {cfg.data.size}px:")
+    tta = parse_tta(args.tta_scales, args.tta_flip)
+    summary, cfg, schema = evaluate_checkpoint(args.checkpoint, args.overrides, args.split, tta)
+    views = f", TTA over {tta.views} views (scales {','.join(map(str, tta.scales))}{', mirrored' if tta.flip else ''})" \
+        if tta.enabled else ""
+    print(f"{args.checkpoint} on {cfg.data.format}/{args.split} at {cfg.data.size}px{views}:")
     print(summary.format_table(schema))
     if args.json:
         with open(args.json, "w") as handle:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from edge.metrics import MetricSummary
     from edge.schemas import LabelSchema
     from training.config import RecipeCfg
-    from training.tta import TtaCfg
+    from training.distill.config import TtaCfg
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +93,7 @@ def _prediction_map(model_schema: str, data_schema: str) -> np.ndarray:
 def parse_tta(scales: str, flip: bool) -> TtaCfg:
     """``--tta-scales 0.75,1,1.25 --tta-flip`` as a ``TtaCfg``; a one-line error on a bad list."""
     from edge.errors import ConfigError
-    from training.tta import TtaCfg
+    from training.distill.config import TtaCfg
 
     try:
         factors = tuple(float(s) for s in scales.split(","))

@@ -7,36 +7,17 @@ left/right classes are swapped back with the schema's flip pairs before averagin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
 
-from edge.errors import ConfigError
+from training.distill.config import TtaCfg
 from training.models.layers.resize import resize_to
+from training.models.seg_model import SegOutputs
 
 # Floor of the averaged probability before the log: keeps the returned logits finite.
 _MIN_PROB = 1e-8
-
-
-@dataclass(frozen=True)
-class TtaCfg:
-    """Which views to average: each scale of the input, and each scale's mirror when ``flip``."""
-
-    scales: tuple[float, ...] = (1.0,)
-    flip: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.scales or any(not 0.25 <= s <= 4.0 for s in self.scales):
-            raise ConfigError(f"tta.scales must be a non-empty list of factors in [0.25, 4], got {list(self.scales)}")
-
-    @property
-    def enabled(self) -> bool:
-        return self.flip or tuple(self.scales) != (1.0,)
-
-    @property
-    def views(self) -> int:
-        return len(self.scales) * (2 if self.flip else 1)
 
 
 def flip_channel_order(num_classes: int, flip_pairs: Sequence[Sequence[int]]) -> list[int]:
@@ -57,6 +38,12 @@ class TestTimeAugmented(nn.Module):
         super().__init__()
         self.model, self.cfg = model, cfg
         self.channel_order = flip_channel_order(num_classes, flip_pairs)
+
+    def forward_train(self, image: Tensor) -> SegOutputs:
+        """The wrapped model's training outputs with the averaged logits on its logit grid
+        (features stay the plain view's: they are not averaged over views)."""
+        out = self.model.forward_train(image)
+        return replace(out, logits=resize_to(self(image), tuple(out.logits.shape[-2:])))
 
     def forward(self, image: Tensor) -> Tensor:
         height, width = image.shape[-2:]

@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from edge.config import to_dict
 from edge.errors import ConfigError
+from edge.io import file_sha256
 from edge.schemas import LabelSchema
-from training.checkpoint import file_sha256
 from training.config import RecipeCfg
 from training.distill.cache import TeacherCache
 from training.distill.config import DistillCfg, TeacherCfg
@@ -113,6 +113,7 @@ def _cache_settings(recipe: RecipeCfg) -> dict[str, Any]:
     data = {k: v for k, v in to_dict(recipe.data).items() if k not in _CACHE_NEUTRAL_DATA_KEYS}
     return {"data": data, "augment_seed": recipe.train.seed,
             "teacher_input_size": recipe.distill.teacher_input_size,
+            "teacher_tta": to_dict(recipe.distill.teacher_tta),
             "pairwise_cells": recipe.distill.pairwise_cells}
 
 
@@ -139,7 +140,8 @@ def build_distill_loss(recipe: RecipeCfg, student_schema: LabelSchema, device: t
     teacher's label schema cannot be converted to ``student_schema``.
     """
     cfg = _require_distill(recipe)
-    ensemble = TeacherEnsemble.from_config(cfg.teachers, student_schema, device, cfg.teacher_input_size)
+    ensemble = TeacherEnsemble.from_config(cfg.teachers, student_schema, device, cfg.teacher_input_size,
+                                           cfg.teacher_tta)
     return DistillLoss(cfg, ensemble, build_teacher_cache(recipe))
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,23 +29,13 @@ import torch
 from torch import Tensor
 
 from edge.errors import ConfigError
+from edge.io import atomic_write_text, atomic_write_with
 from training.distill.teacher import TeacherOutputs
 
 log = logging.getLogger(__name__)
 
 FORMAT = "edgeparse-teacher-cache"
 VERSION = 1
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _as_json(value: Any) -> Any:
@@ -92,7 +81,7 @@ class TeacherCache:
             if path.exists():
                 self._check_manifest(path, manifest)
             else:
-                _atomic_write(path, lambda h, m=manifest: h.write(json.dumps(m, indent=1).encode()))
+                atomic_write_text(path, json.dumps(manifest, indent=1))
         self._bound = settings
 
     def _check_manifest(self, path: Path, expected: dict[str, Any]) -> None:
@@ -127,7 +116,8 @@ class TeacherCache:
         arrays = {"logits": out.logits.detach().cpu().half().numpy()}
         if out.nodes is not None:
             arrays["nodes"] = out.nodes.detach().cpu().half().numpy()
-        _atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
+        # not fsynced: an entry a power cut loses is recomputed, and an fsync per entry costs more
+        atomic_write_with(path, lambda handle: np.savez_compressed(handle, **arrays), durable=False)
         self.writes += 1
 
     def lookup(self, indices: Tensor, epochs: Tensor, logit_size: Sequence[int],

@@ -19,6 +19,33 @@ class TeacherCfg:
 
 
 @dataclass(frozen=True)
+class TtaCfg:
+    """Test-time augmentation views (``training.tta``): each input scale, and its mirror when ``flip``.
+
+    Lives here, torch-free, because recipes name it (``distill.teacher_tta``); ``evaluate --tta``
+    uses it too.
+    """
+
+    scales: tuple[float, ...] = (1.0,)
+    flip: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.scales or any(not 0.25 <= s <= 4.0 for s in self.scales):
+            raise ConfigError(f"tta.scales must be a non-empty list of factors in [0.25, 4], got {list(self.scales)}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.flip or tuple(self.scales) != (1.0,)
+
+    @property
+    def views(self) -> int:
+        return len(self.scales) * (2 if self.flip else 1)
+
+
+NO_TTA = TtaCfg()  # the plain view only
+
+
+@dataclass(frozen=True)
 class DistillCfg:
     """Knowledge-distillation terms added to the student's own loss (SPEC §7.2).
 
@@ -42,6 +69,9 @@ class DistillCfg:
     pairwise_weight: float = 1.0  # pairwise affinity (SKD) on the penultimate features
     pairwise_cells: int = 4  # β: features are average-pooled into β×β-pixel cells (the graph nodes)
     teacher_input_size: int | None = None  # teachers see the batch image resized to this; None = as is
+    # Teachers label with their probabilities averaged over these views (scales of the teacher's
+    # input, mirrors); TTA makes a stronger teacher at no training cost.
+    teacher_tta: TtaCfg = TtaCfg()
     # Grid of the logit terms (KL, boundary KL, CWD): "logits" = the student's logit grid (1/4 of the
     # input, SPEC §7.1 item 2); "label" = both sides bilinearly upsampled to label size (its
     # alternative), which keeps thin parts (brows, lips) that span less than one logit cell.

@@ -18,9 +18,10 @@ from torch import Tensor, nn
 from edge.errors import ConfigError
 from edge.schemas import LabelSchema, get_schema, probability_mapping
 from training.checkpoint import build_model_from_checkpoint, load_checkpoint, schema_of
-from training.distill.config import TeacherCfg
+from training.distill.config import NO_TTA, TeacherCfg, TtaCfg
 from training.distill.losses import affinity, node_features
 from training.models.layers import resize_to
+from training.tta import TestTimeAugmented
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +56,20 @@ def schema_translation(teacher: LabelSchema, student: LabelSchema) -> np.ndarray
                           "schema with a mapping in edge/schemas/schemas.yaml") from exc
 
 
-def load_teacher(spec: TeacherCfg, student_schema: LabelSchema, device: torch.device
+def load_teacher(spec: TeacherCfg, student_schema: LabelSchema, device: torch.device, tta: TtaCfg = NO_TTA
                  ) -> tuple[nn.Module, np.ndarray | None]:
-    """A frozen teacher model and its schema translation; ``CheckpointError`` on a bad file."""
+    """A frozen teacher model (averaged over ``tta``'s views when enabled) and its schema
+    translation; ``CheckpointError`` on a bad file."""
     payload = load_checkpoint(spec.checkpoint)
     translation = schema_translation(schema_of(payload), student_schema)
     model = build_model_from_checkpoint(payload).to(device).eval()
     model.requires_grad_(False)
-    log.info("teacher %s: %s, schema %s%s", spec.checkpoint, payload["model_name"], payload["schema"]["name"],
-             "" if translation is None else f" (translated to {student_schema.name})")
+    log.info("teacher %s: %s, schema %s%s%s", spec.checkpoint, payload["model_name"], payload["schema"]["name"],
+             "" if translation is None else f" (translated to {student_schema.name})",
+             f", TTA over {tta.views} views" if tta.enabled else "")
+    if tta.enabled:
+        schema = schema_of(payload)
+        model = TestTimeAugmented(model, tta, schema.flip_pairs, schema.num_classes)
     return model, translation
 
 
@@ -97,8 +103,8 @@ class TeacherEnsemble(nn.Module):
 
     @classmethod
     def from_config(cls, teachers: Sequence[TeacherCfg], student_schema: LabelSchema, device: torch.device,
-                    input_size: int | None = None) -> TeacherEnsemble:
-        loaded = [load_teacher(spec, student_schema, device) for spec in teachers]
+                    input_size: int | None = None, tta: TtaCfg = NO_TTA) -> TeacherEnsemble:
+        loaded = [load_teacher(spec, student_schema, device, tta) for spec in teachers]
         return cls([m for m, _ in loaded], [s.weight for s in teachers], [t for _, t in loaded],
                    student_schema, input_size).to(device)
 

@@ -6,7 +6,7 @@ from torch import nn
 from edge.errors import CheckpointError, ConfigError
 from edge.schemas import get_schema
 from training.checkpoint import build_model_from_checkpoint, load_checkpoint, save_checkpoint
-from training.distill.config import TeacherCfg
+from training.distill.config import TeacherCfg, TtaCfg
 from training.distill.teacher import TeacherEnsemble, TeacherOutputs, schema_translation
 from training.models.layers import resize_to
 
@@ -98,3 +98,13 @@ def test_a_teacher_that_drops_a_pixels_mass_leaves_it_to_the_others():
     probs, kept = ens.probabilities([celeba, lapa], 1.0)
     assert kept[0, 1, 1].item() == pytest.approx(0.5, abs=1e-6)
     assert torch.allclose(probs[0, :, 1, 1], torch.softmax(lapa.logits[0, :, 1, 1], 0), atol=1e-5)
+
+
+def test_a_tta_teacher_gives_the_ensemble_its_averaged_logits(make_teacher):
+    path = make_teacher()
+    plain = TeacherEnsemble.from_config([TeacherCfg(str(path))], LAPA, torch.device("cpu"))
+    tta = TeacherEnsemble.from_config([TeacherCfg(str(path))], LAPA, torch.device("cpu"), tta=TtaCfg(flip=True))
+    image = torch.randn(1, 3, 64, 64)
+    (p,), (t,) = plain.run(image, (16, 16)), tta.run(image, (16, 16))
+    assert t.logits.shape == p.logits.shape == (1, LAPA.num_classes, 16, 16)
+    assert not torch.allclose(t.logits.softmax(1), p.logits.softmax(1), atol=1e-3)

@@ -43,9 +43,15 @@ class TestTimeAugmented(nn.Module):
         """The wrapped model's training outputs with the averaged logits on its logit grid
         (features stay the plain view's: they are not averaged over views)."""
         out = self.model.forward_train(image)
-        return replace(out, logits=resize_to(self(image), tuple(out.logits.shape[-2:])))
+        averaged = self._average(image, plain_logits=out.logits)
+        return replace(out, logits=resize_to(averaged, tuple(out.logits.shape[-2:])))
 
     def forward(self, image: Tensor) -> Tensor:
+        return self._average(image)
+
+    def _average(self, image: Tensor, plain_logits: Tensor | None = None) -> Tensor:
+        """Log of the mean softmax over the views; ``plain_logits`` (already computed for the
+        unscaled, unmirrored view) saves that view's forward pass."""
         height, width = image.shape[-2:]
         total = None
         for scale in self.cfg.scales:
@@ -54,7 +60,10 @@ class TestTimeAugmented(nn.Module):
             view = image if size == (height, width) else resize_to(image, size)
             mirrors = (False, True) if self.cfg.flip else (False,)
             for mirrored in mirrors:
-                logits = self.model(view.flip(-1) if mirrored else view)
+                if plain_logits is not None and view is image and not mirrored:
+                    logits = plain_logits
+                else:
+                    logits = self.model(view.flip(-1) if mirrored else view)
                 if mirrored:
                     logits = logits.flip(-1)[:, self.channel_order]
                 probs = torch.softmax(resize_to(logits.float(), (height, width)), dim=1)

@@ -7,6 +7,7 @@ from edge.errors import ConfigError
 from edge.schemas import get_schema
 from training.distill.config import TtaCfg
 from training.evaluate_cmd import parse_tta
+from training.models import create_model
 from training.tta import TestTimeAugmented, flip_channel_order
 
 LAPA = get_schema("lapa")
@@ -60,3 +61,18 @@ def test_scaled_views_come_back_on_the_input_grid_as_log_probabilities():
 def test_bad_tta_scales_are_a_one_line_config_error(scales):
     with pytest.raises(ConfigError, match="scales"):
         parse_tta(scales, False)
+
+
+def test_training_outputs_reuse_the_plain_view_and_match_the_eval_average():
+    torch.manual_seed(0)
+    model = create_model("ehanet_mbv2", num_classes=LAPA.num_classes).eval()
+    calls = []
+    model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    tta = TestTimeAugmented(model, TtaCfg(flip=True), LAPA.flip_pairs, LAPA.num_classes)
+    image = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        out = tta.forward_train(image)
+        assert len(calls) == 1  # only the mirrored view runs forward(); the plain one came from forward_train
+        expected = torch.nn.functional.interpolate(tta(image), size=out.logits.shape[-2:], mode="bilinear",
+                                                   align_corners=False)
+    assert torch.allclose(out.logits, expected, atol=1e-4)

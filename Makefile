@@ -10,7 +10,7 @@ config ?= configs/train/smoke.yaml
 args ?=
 
 .DEFAULT_GOAL := deploy
-.PHONY: setup deploy test test-all lint train bench bench-speed demo default-student kd-ablation
+.PHONY: setup deploy test test-all lint train bench bench-speed demo default-student kd-ablation kd-ablation-real
 
 setup: $(VENV)/.installed
 
@@ -68,6 +68,20 @@ default-student: setup
 	$(EDGEPARSE) train --config configs/train/real_student_ft.yaml --resume
 	$(EDGEPARSE) model release runs/real_student_ft/best.pt models/default --name $(DEFAULT_STUDENT) \
 	    --observations models/default/observations.md
+
+# Distillation on real faces (README, "Distillation on real faces"): the 384² teacher, then no-KD and KD
+# fine-tunes of stage 1 per seed, then the per-class table. Needs ../shared/data and runs/real_student
+# (make default-student). About 90 min on 2 cores; --resume skips finished runs.
+real_kd_seeds ?= 0 1 2
+REAL_KD := configs/distill/real_student_kd.yaml
+kd-ablation-real: setup
+	$(EDGEPARSE) train --config configs/train/real_teacher_384.yaml --resume
+	set -e; for s in $(real_kd_seeds); do \
+	    $(EDGEPARSE) train --config $(REAL_KD) train.seed=$$s distill=null name=real_nokd_$$s --resume; \
+	    $(EDGEPARSE) distill --config $(REAL_KD) train.seed=$$s name=real_kd_$$s --resume; \
+	done
+	$(PY) scripts/kd_ablation_report.py --teacher runs/real_teacher_384/best.pt --teacher-tta-flip \
+	    $(foreach s,$(real_kd_seeds),--pair $(s) runs/kd_real/real_nokd_$(s)/best.pt runs/kd_real/real_kd_$(s)/best.pt)
 
 # The KD ablation of docs/distillation.md, "Measured": the two-stage teacher, then no-KD and KD students
 # per seed, then the per-class table. About 50 min on 2 cores; --resume skips finished runs.

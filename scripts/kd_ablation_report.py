@@ -16,11 +16,12 @@ import argparse
 import statistics
 import sys
 
+from training.distill.config import NO_TTA, TtaCfg
 from training.evaluate_cmd import evaluate_checkpoint
 
 
-def scores(checkpoint: str, overrides: list[str]) -> dict[str, float]:
-    summary, _, schema = evaluate_checkpoint(checkpoint, overrides)
+def scores(checkpoint: str, overrides: list[str], tta: TtaCfg = NO_TTA) -> dict[str, float]:
+    summary, _, schema = evaluate_checkpoint(checkpoint, overrides, tta=tta)
     metrics = summary.to_dict()
     row = {name: 100 * metrics["per_class"][name]["iou"] for name in schema.class_names}
     row.update({"**mIoU**": 100 * metrics["miou"], "mean F1 (fg)": 100 * metrics["mean_f1_fg"],
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a seed and its two student checkpoints (repeat per seed)")
     parser.add_argument("--data", nargs="*", default=[], metavar="KEY=VALUE",
                         help="extra data overrides for the teacher's evaluation (e.g. data.size=128)")
+    parser.add_argument("--teacher-tta-flip", action="store_true",
+                        help="score the teacher with its mirror averaged in, as it labels (distill.teacher_tta)")
     args = parser.parse_args(argv)
 
     columns: dict[str, dict[str, float]] = {}
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed, no_kd, kd in args.pair:
         columns[f"no KD, seed {seed}"] = scores(no_kd, [])
         columns[f"KD, seed {seed}"] = scores(kd, [])
-        teacher_rows.append(scores(args.teacher, [f"data.seed={seed}", *args.data]))
+        teacher_rows.append(scores(args.teacher, [f"data.seed={seed}", *args.data], TtaCfg(flip=args.teacher_tta_flip)))
     keys = list(columns[f"no KD, seed {args.pair[0][0]}"])
     teacher = {k: statistics.mean(r[k] for r in teacher_rows) for k in keys}
     deltas = {k: statistics.mean(columns[f"KD, seed {s}"][k] - columns[f"no KD, seed {s}"][k] for s, _, _ in args.pair)

@@ -10,22 +10,17 @@ frontend when LiteRT is not installed.
 """
 from __future__ import annotations
 
-import hashlib
-import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from edge.errors import BackendUnavailable, DataError
 from edge.video.detect import FaceDetection, box_iou
+from edge.video.tflite import MODELS_DIR, load_tflite, verified_model
 
-log = logging.getLogger(__name__)
-
-MODEL_PATH = Path(__file__).with_name("models") / "face_detection_short_range.tflite"
+MODEL_PATH = MODELS_DIR / "face_detection_short_range.tflite"
 MODEL_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"
-INSTALL_HINT = "reinstall edgeparse (pip install --force-reinstall --no-deps .), which ships it in edge/video/models/"
+OUTPUTS = ("regressors", "classificators")
 INPUT_SIZE = 128
 NUM_ANCHORS = 896
 NUM_KEYPOINTS = 6  # right eye, left eye, nose tip, mouth, right ear tragion, left ear tragion
@@ -33,19 +28,10 @@ NUM_KEYPOINTS = 6  # right eye, left eye, nose tip, mouth, right ear tragion, le
 # (two per layer: aspect ratio 1 plus the interpolated scale; strides 16 repeat over three layers).
 ANCHOR_LAYOUT = ((8, 2), (16, 6))
 
-InvokeFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-
 
 def find_model(path: Path = MODEL_PATH) -> Path:
-    """The short-range ``.tflite`` shipped with edgeparse, checked against its sha256 (a cut or
-    changed file would otherwise fail inside the interpreter with an unrelated message)."""
-    if not path.is_file():
-        raise BackendUnavailable(f"BlazeFace model {path} is missing: {INSTALL_HINT}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != MODEL_SHA256:
-        raise BackendUnavailable(f"BlazeFace model {path} is truncated or modified (sha256 {digest[:12]}… != "
-                                 f"{MODEL_SHA256[:12]}…): {INSTALL_HINT}")
-    return path
+    """The short-range ``.tflite`` shipped with edgeparse, checked against its sha256."""
+    return verified_model(path, MODEL_SHA256, "BlazeFace")
 
 
 def ssd_anchors() -> np.ndarray:
@@ -110,46 +96,6 @@ def letterbox(image: np.ndarray) -> tuple[np.ndarray, float, tuple[float, float]
     return canvas[None], scale, (pad_x, pad_y)
 
 
-def load_tflite(path: Path, threads: int) -> tuple[InvokeFn, str]:
-    """A ``(x) -> (regressors, classificators)`` function from LiteRT, else OpenVINO."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        log.debug("ai_edge_litert not installed; trying OpenVINO's TFLite frontend")
-    else:
-        return _litert_invoke(Interpreter(model_path=str(path), num_threads=threads)), "litert"
-    from edge.backends import import_library  # imports OpenVINO with its telemetry opted out
-
-    try:
-        ov = import_library("openvino")
-    except BackendUnavailable as exc:
-        raise BackendUnavailable("BlazeFace needs a TFLite interpreter: pip install ai-edge-litert==2.3.0 "
-                                 "(or openvino==2026.4.1)") from exc
-    core = ov.Core()
-    # f32 pinned: OpenVINO's default on AVX512-BF16/AMX CPUs is bf16, which would move the boxes per CPU.
-    compiled = core.compile_model(core.read_model(str(path)), "CPU",
-                                  {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"})
-
-    def invoke(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = compiled(x)
-        return out[compiled.output("regressors")], out[compiled.output("classificators")]
-    return invoke, "openvino"
-
-
-def _litert_invoke(interpreter) -> InvokeFn:
-    interpreter.allocate_tensors()
-    outputs = {d["name"]: d["index"] for d in interpreter.get_output_details()}
-    if set(outputs) != {"regressors", "classificators"}:
-        raise DataError(f"unexpected BlazeFace outputs {sorted(outputs)}: expected regressors, classificators")
-    input_index = interpreter.get_input_details()[0]["index"]
-
-    def invoke(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        interpreter.set_tensor(input_index, x)
-        interpreter.invoke()
-        return interpreter.get_tensor(outputs["regressors"]), interpreter.get_tensor(outputs["classificators"])
-    return invoke
-
-
 class BlazeFaceDetector:
     """Short-range BlazeFace (faces within ~2 m of the camera, i.e. larger than ~1/10 of the frame)."""
 
@@ -159,7 +105,7 @@ class BlazeFaceDetector:
                  model_path: Path | None = None):
         self.model_path = model_path or find_model()
         self.min_score, self.nms_iou = min_score, nms_iou
-        self._invoke, self.runtime = load_tflite(self.model_path, threads)
+        self._invoke, self.runtime = load_tflite(self.model_path, threads, OUTPUTS, "BlazeFace")
         self.name = f"blazeface/{self.runtime}"
         self._anchors = ssd_anchors()
 

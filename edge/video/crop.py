@@ -20,18 +20,21 @@ BACKGROUND = 0  # class 0 is background in every schema
 
 
 def crop_transform(box: np.ndarray, frame_hw: tuple[int, int], input_hw: tuple[int, int], margin: float,
-                   keypoints: np.ndarray | None = None, align: bool = False) -> np.ndarray:
-    """(2, 3) float64 frame -> crop matrix for a face ``box`` (x0, y0, x1, y1)."""
+                   keypoints: np.ndarray | None = None, align: bool = False, keep_inside: bool = True) -> np.ndarray:
+    """(2, 3) float64 frame -> crop matrix for a face ``box`` (x0, y0, x1, y1). ``keep_inside=False``
+    keeps the crop centred on the box even where it leaves the frame (MediaPipe's landmark ROI)."""
     if margin < 0:
         raise ConfigError(f"crop margin must be >= 0, got {margin}")
     (frame_h, frame_w), (in_h, in_w) = frame_hw, input_hw
     x0, y0, x1, y1 = (float(v) for v in box)
     side = max(x1 - x0, y1 - y0, 1.0) * (1.0 + 2.0 * margin)
     region_w, region_h = side * in_w / min(in_h, in_w), side * in_h / min(in_h, in_w)
-    fit = min(1.0, frame_w / region_w, frame_h / region_h)  # a crop larger than the frame shrinks
-    region_w, region_h = region_w * fit, region_h * fit
-    cx = float(np.clip((x0 + x1) / 2, region_w / 2, frame_w - region_w / 2))
-    cy = float(np.clip((y0 + y1) / 2, region_h / 2, frame_h - region_h / 2))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    if keep_inside:
+        fit = min(1.0, frame_w / region_w, frame_h / region_h)  # a crop larger than the frame shrinks
+        region_w, region_h = region_w * fit, region_h * fit
+        cx = float(np.clip(cx, region_w / 2, frame_w - region_w / 2))
+        cy = float(np.clip(cy, region_h / 2, frame_h - region_h / 2))
     angle = eye_angle(keypoints) if align and keypoints is not None else 0.0
     scale = in_w / region_w
     cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
@@ -47,10 +50,12 @@ def eye_angle(keypoints: np.ndarray) -> float:
     return math.atan2(ly - ry, lx - rx)
 
 
-def extract_crop(frame: np.ndarray, transform: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:
-    """The (H, W, 3) crop a transform describes (bilinear; black outside the frame)."""
+def extract_crop(frame: np.ndarray, transform: np.ndarray, input_hw: tuple[int, int],
+                 border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+    """The (H, W, 3) crop a transform describes (bilinear; black outside the frame unless ``border``
+    says otherwise, e.g. ``cv2.BORDER_REPLICATE``)."""
     h, w = input_hw
-    return cv2.warpAffine(frame, transform, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return cv2.warpAffine(frame, transform, (w, h), flags=cv2.INTER_LINEAR, borderMode=border)
 
 
 def rescale_transform(transform: np.ndarray, from_hw: tuple[int, int], to_hw: tuple[int, int]) -> np.ndarray:

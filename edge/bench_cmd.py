@@ -27,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", type=Path, metavar="CLIP",
                         help="also run the video demo pipeline on CLIP (no output written): end-to-end vs "
                              "model-only FPS and flicker with and without smoothing")
+    parser.add_argument("--profile", action="store_true",
+                        help="also time every layer with the backend's own counters (OpenVINO PERF_COUNT, "
+                             "onnxruntime's profiler; --runs inferences, latency mode): time, share and "
+                             "achieved GFLOP/s per network part (backbone, neck, head) and per op type")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report here")
 
 
@@ -59,6 +63,17 @@ def _video(bundle, args: argparse.Namespace):
     return result
 
 
+def _profile(bundle, x, args: argparse.Namespace):
+    """A separate latency-mode runner with the per-layer counters on (they slow the timed benchmark)."""
+    from edge.backends import open_runner
+    from edge.profile import format_profile
+
+    with open_runner(bundle, threads=args.threads, mode="latency", profiling=True) as runner:
+        profile = runner.profile(x, runs=args.runs, warmup=args.warmup)
+    print(format_profile(profile))
+    return profile
+
+
 def run(args: argparse.Namespace) -> int:
     from edge.backends import open_runner
     from edge.bench import benchmark
@@ -76,9 +91,12 @@ def run(args: argparse.Namespace) -> int:
     print(_format_result(result))
     rows = [make_row(bundle, bench=result)]
     print(format_table(rows))
+    profile = _profile(bundle, x, args) if args.profile else None
     video = _video(bundle, args) if args.video else None
     if args.json:
         details = {"benchmark": result.to_dict()}
+        if profile is not None:
+            details["profile"] = profile.to_dict()
         if video is not None:
             details["video"] = {k: v for k, v in video.to_dict().items() if k != "settings"}
         write_json(args.json, Report(command_block(args), result.settings, rows, details))

@@ -18,7 +18,6 @@ refuses) a bundle that failed or was never validated. ``load_bundle`` also accep
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import shutil
@@ -33,6 +32,7 @@ import numpy as np
 
 from edge.config import from_dict, to_dict
 from edge.errors import BundleError, ConfigError
+from edge.io import atomic_write_text, file_sha256
 from edge.metrics import ConfusionMatrix
 from edge.preprocess import Normalization, argmax_labels
 from edge.schemas import IGNORE_INDEX, LabelSchema
@@ -282,14 +282,6 @@ class Bundle:
         return sum((self.path / rel).stat().st_size for rel in self.manifest.artifacts) / 1e6
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_bundle(
     out_dir: str | Path,
     *,
@@ -341,7 +333,7 @@ def write_bundle(
         "validation_source": dataclasses.asdict(validation_source) if validation_source else None,
     }
     manifest = _parse_manifest(fields, where="write_bundle", hint="check the arguments")
-    _write_atomic(out / MANIFEST_FILE, manifest.to_json())  # last, so a half-written bundle never loads
+    atomic_write_text(out / MANIFEST_FILE, manifest.to_json())  # last, so a half-written bundle never loads
     log.info("wrote bundle %s (%d artifact files)", out, len(manifest.artifacts))
     return out
 
@@ -350,15 +342,9 @@ def _utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def _write_parity(root: Path, record: ParityRecord) -> str:
     """Write ``parity.json``; returns its sha256 for the manifest."""
-    _write_atomic(root / PARITY_FILE, record.to_json())
+    atomic_write_text(root / PARITY_FILE, record.to_json())
     return file_sha256(root / PARITY_FILE)
 
 
@@ -371,7 +357,7 @@ def seal_parity(bundle: Bundle, record: ParityRecord) -> Bundle:
     _check_record(record, manifest, str(bundle.path / PARITY_FILE))
     sealed = dataclasses.replace(record, checked_utc=record.checked_utc or _utc_now())
     manifest = dataclasses.replace(manifest, parity_sha256=_write_parity(bundle.path, sealed))
-    _write_atomic(bundle.path / MANIFEST_FILE, manifest.to_json())
+    atomic_write_text(bundle.path / MANIFEST_FILE, manifest.to_json())
     log.info("%s: parity verdict %s recorded", bundle.path.name, sealed.verdict)
     return dataclasses.replace(bundle, manifest=manifest, parity=sealed)
 
@@ -510,7 +496,7 @@ def best_pointer_path(out_dir: str | Path, model: str, target: str) -> Path:
 def write_best_pointer(path: Path, pointer: BestPointer) -> Path:
     if not _is_folder_name(pointer.bundle):
         raise BundleError(f"best pointer {path}: {pointer.bundle!r} must be the name of a bundle folder beside it")
-    _write_atomic(path, json.dumps(to_dict(pointer), indent=2) + "\n")
+    atomic_write_text(path, json.dumps(to_dict(pointer), indent=2) + "\n")
     return path
 
 

@@ -64,6 +64,16 @@ class InputError(EdgeparseError):
     """An image, video or array given to the runtime is unusable."""
 
 
+def registered_name(kind: str, name: str, known: Iterable[str]) -> str:
+    """``name`` as spelled in the registry ``known`` (case and ``-``/``_`` do not matter, so
+    ``CelebAMask-HQ`` finds ``celebamask_hq``); ``UnknownNameError`` when it is not there."""
+    key = name.replace("-", "_").lower()
+    known = list(known)
+    if key not in known:
+        raise UnknownNameError(kind, name, known)
+    return key
+
+
 def suggest(name: str, known: Iterable[str]) -> str:
     """Return ' Did you mean X?' for the closest known name, or ''."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)

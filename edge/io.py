@@ -24,37 +24,59 @@ def temp_path_for(path: Path) -> Path:
 
 
 @contextmanager
-def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Open a temporary sibling of ``path`` for writing; on a clean exit it replaces ``path``."""
-    if mode not in ("wb", "w"):
-        raise ValueError(f"atomic_open writes whole files: mode must be 'wb' or 'w', got {mode!r}")
+def _replacing(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; a clean exit renames it over ``path``, any exit removes it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(path)
-    # Plain open() (not mkstemp, which makes owner-only files) so outputs get the usual mode.
     try:
-        with open(tmp, mode.replace("w", "x"), **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_open(path, "wb") as handle:
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "wb", durable: bool = True) -> Iterator[IO[Any]]:
+    """Open a temporary sibling of ``path`` for writing; on a clean exit it replaces ``path``.
+
+    ``durable=False`` skips the fsync: still never a torn file after a crash of the process, but a
+    power cut may lose the write. For caches that recompute a lost entry, where an fsync per small
+    file would cost more than the entry."""
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_open writes whole files: mode must be 'wb' or 'w', got {mode!r}")
+    # Plain open() (not mkstemp, which makes owner-only files) so outputs get the usual mode.
+    with _replacing(path) as tmp, \
+            open(tmp, mode.replace("w", "x"), **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+        yield handle
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` for writers that want a file name (``torch.onnx.export``,
+    ``onnx.save``): what they write there replaces ``path`` on a clean exit, flushed to disk."""
+    with _replacing(path) as tmp:
+        yield tmp
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> None:
+    with atomic_open(path, "wb", durable) as handle:
         handle.write(data)
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    with atomic_open(path, "w") as handle:
+def atomic_write_text(path: str | Path, text: str, durable: bool = True) -> None:
+    with atomic_open(path, "w", durable) as handle:
         handle.write(text)
 
 
-def atomic_write_with(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write_with(path: str | Path, write: Callable[[IO[bytes]], None], durable: bool = True) -> None:
     """Atomically write what ``write(handle)`` puts in a binary handle (``torch.save``, ``np.savez``)."""
-    with atomic_open(path, "wb") as handle:
+    with atomic_open(path, "wb", durable) as handle:
         write(handle)
 
 

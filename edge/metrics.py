@@ -16,6 +16,7 @@ import numpy as np
 
 from edge.boundary import dilate, neighbour_boundary
 from edge.errors import ConfigError, InputError
+from edge.io import json_safe
 from edge.schemas import IGNORE_INDEX, LabelSchema
 
 
@@ -191,11 +192,6 @@ def _frozen(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _json_float(value: float) -> float | None:
-    """JSON has no NaN: undefined scores (absent classes) become null."""
-    return None if math.isnan(value) else float(value)
-
-
 def _pct(value: float) -> str:
     return f"{'-':>6}" if math.isnan(value) else f"{100 * value:6.2f}"
 
@@ -220,19 +216,13 @@ class MetricSummary:
     def to_dict(self) -> dict:
         """A JSON-ready dict (NaN → None), keyed by class name."""
         per_class = {
-            name: {
-                "iou": _json_float(self.per_class_iou[i]),
-                "f1": _json_float(self.per_class_f1[i]),
-                "gt_share": _json_float(self.gt_share[i]),
-            }
+            name: {"iou": self.per_class_iou[i], "f1": self.per_class_f1[i], "gt_share": self.gt_share[i]}
             for i, name in enumerate(self.class_names)
         }
         scalars = ("miou", "miou_fg", "mean_f1_fg", "pixel_accuracy", "mean_accuracy", "fw_iou")
-        out: dict = {key: _json_float(getattr(self, key)) for key in scalars}
-        out["merged_f1"] = {k: _json_float(v) for k, v in self.merged_f1.items()}
-        out["num_pixels"] = self.num_pixels
-        out["per_class"] = per_class
-        return out
+        out: dict = {key: getattr(self, key) for key in scalars}
+        out.update(merged_f1=self.merged_f1, num_pixels=self.num_pixels, per_class=per_class)
+        return json_safe(out)
 
     def format_table(self, schema: LabelSchema) -> str:
         """A per-class text table (values in %), then the summary metrics and merged F1s."""

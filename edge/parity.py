@@ -31,6 +31,7 @@ from edge.backends.base import Runner
 from edge.bundle import Bundle, ParityRecord, ParityThresholds, load_bundle, seal_parity
 from edge.data import FaceParsingReader, Sample
 from edge.errors import BundleError, ConfigError, ParityError
+from edge.io import json_safe
 from edge.metrics import ConfusionMatrix
 from edge.preprocess import argmax_labels, labels_to_size, normalize, preprocess, resize_label
 from edge.schemas import remap_labels
@@ -104,7 +105,7 @@ class ParityResult:
         """JSON-ready; NaN becomes None."""
         data = asdict(self)
         data.update(passed=self.passed)
-        return _json_safe(data)
+        return json_safe(data)
 
 
 def worst_class(classes: tuple[ClassParity, ...]) -> ClassParity | None:
@@ -306,7 +307,7 @@ def record_parity(bundle: Bundle, result: ParityResult, checked_by: str, model: 
                "failed_checks": [c.name for c in result.checks if c.passed is False]}
     record = ParityRecord("passed" if result.passed else "failed", checked_by, bundle.manifest.validation_sha256,
                           result.thresholds, backend or bundle.manifest.backend, model.name,
-                          bundle.manifest.artifacts.get(model.name), host_side, _json_safe(summary))
+                          bundle.manifest.artifacts.get(model.name), host_side, json_safe(summary))
     return seal_parity(bundle, record)
 
 
@@ -354,11 +355,3 @@ def _status(passed: bool | None) -> str | None:
     return None if passed is None else (PASS if passed else FAIL)
 
 
-def _json_safe(value):
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value

@@ -18,6 +18,7 @@ from typing import Any
 from edge.bench import BenchResult
 from edge.bundle import Bundle
 from edge.errors import ConfigError
+from edge.io import json_safe
 from edge.parity import ParityResult
 
 STATUSES = ("ok", "parity_failed", "export_failed", "unavailable", "skipped")
@@ -129,7 +130,7 @@ def make_row(bundle: Bundle, parity: ParityResult | None = None, bench: BenchRes
         values["reason"] = "parity not checked (run edgeparse validate)"
     if bench is not None:
         values.update(latency_p50_ms=bench.model.median_ms, latency_p99_ms=bench.model.p99_ms, fps=bench.fps)
-    return BenchmarkRow(**{k: _none_if_nan(v) for k, v in values.items()})
+    return BenchmarkRow(**json_safe(values))
 
 
 def with_speedups(rows: list[BenchmarkRow]) -> list[BenchmarkRow]:
@@ -162,10 +163,6 @@ def recommendation_lines(rows: list[BenchmarkRow]) -> list[str]:
         lines.append(f"{STAR} {target}: {row.bundle} ({row.format} {row.variant}, p50 {row.latency_p50_ms:.2f} ms) "
                      f"is the fastest bundle that passed every gate{layers}")
     return lines
-
-
-def _none_if_nan(value: Any) -> Any:
-    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def _cell(row: BenchmarkRow, column: str, symbols: bool) -> str:

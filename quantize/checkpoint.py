@@ -24,9 +24,10 @@ from typing import Any
 
 from edge.config import from_dict, to_dict
 from edge.errors import CheckpointError, ConfigError
+from edge.io import file_sha256
 from quantize.config import QuantCfg
 from quantize.graph import QuantizedModel, convert, load_graph_state, prepare
-from training.checkpoint import build_model_from_checkpoint, file_sha256, load_checkpoint, save_checkpoint
+from training.checkpoint import build_model_from_checkpoint, load_checkpoint, save_checkpoint
 
 FORMAT, VERSION = "edgeparse-pt2e", 1
 _COPIED = ("model_name", "model_overrides", "num_classes", "schema", "config")

@@ -7,7 +7,6 @@ is TensorRT's explicit-quantization form; OpenVINO and onnxruntime run the same 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import torch
@@ -15,6 +14,7 @@ from torch.fx import GraphModule
 
 from edge.errors import ExportError
 from edge.graph_checks import check_graph_hygiene
+from edge.io import atomic_path
 from quantize.graph import QuantizedModel
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ def export_qdq_onnx(quantized_model: QuantizedModel | GraphModule, input_size: i
 
     graph_module = quantized_model.graph_module if isinstance(quantized_model, QuantizedModel) else quantized_model
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(1, 3, input_size, input_size)
     try:
         program = torch.onnx.export(graph_module, (example,), dynamo=True, opset_version=OPSET,
@@ -51,14 +50,11 @@ def export_qdq_onnx(quantized_model: QuantizedModel | GraphModule, input_size: i
     problems = check_graph_hygiene(model)
     if problems:
         raise ExportError(f"exported QDQ graph breaks graph hygiene: {'; '.join(problems[:5])}")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        onnx.save(model, str(tmp))
-        onnx.checker.check_model(str(tmp))
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            onnx.save(model, str(tmp))
+            onnx.checker.check_model(str(tmp))
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"exported QDQ ONNX is invalid: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     log.info("wrote %s (%.2f MB)", path, path.stat().st_size / 2**20)
     return path

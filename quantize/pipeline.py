@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +20,7 @@ import torch
 
 from edge.config import apply_overrides, from_dict, save_config, to_dict
 from edge.errors import BackendUnavailable, CheckpointError, DataError, ExportError
+from edge.io import json_safe
 from edge.metrics import ConfusionMatrix
 from quantize.checkpoint import save_quantized
 from quantize.config import QuantCfg
@@ -153,7 +153,7 @@ class QuantizeSession:
         comparison = compare(self.schema, rows)
         runtimes = self._other_runtimes(onnx_path, rows[-1][0])
         summary = self._summary(result, comparison, lint.format())
-        summary["results"]["other_runtimes"] = _json_safe(runtimes)
+        summary["results"]["other_runtimes"] = json_safe(runtimes)
         save_quantized(result.candidate.quantized, self.cfg, self.payload, self.out_dir / CHECKPOINT_NAME,
                        metrics=summary["results"], source_path=self.checkpoint)
         save_config(self.cfg, self.out_dir / "quant_config.yaml")
@@ -183,7 +183,7 @@ class QuantizeSession:
 
         rows = [{**dataclasses.asdict(r), "per_class_f1": dict(zip(self.schema.class_names, r.per_class_f1)),
                  "delta_f1_pts": dict(zip(self.schema.class_names, r.delta_f1_pts))} for r in comparison]
-        return _json_safe({
+        return json_safe({
             "command": sys.argv,
             "settings": {"checkpoint": str(self.checkpoint), "quant_config": to_dict(self.cfg),
                          "data": to_dict(self.data_cfg), "eval_images": len(self.eval_set),
@@ -209,17 +209,6 @@ class QuantizeSession:
         parts += [f"mixed precision: {tried}; float layers kept: {list(result.float_layers) or 'none'}", lint,
                   f"wrote {ONNX_NAME}, {CHECKPOINT_NAME}, quant_config.yaml, summary.json"]
         return "\n".join(parts)
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN/inf → None so the summary is strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def run_ptq(session: QuantizeSession) -> QuantizeReport:

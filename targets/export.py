@@ -10,7 +10,6 @@ from the torch model, not from this file, but the same graph is checked: it is t
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from torch import nn
 
 from edge.errors import ExportError
 from edge.graph_checks import check_graph_hygiene
+from edge.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -56,34 +56,37 @@ def export_onnx(model: nn.Module, input_size: int, path: str | Path, slim: bool 
     import onnx
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     example = torch.zeros(1, 3, input_size, input_size)
     try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # The model's own input-shape checks are constant at a fixed export size.
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            torch.onnx.export(model.eval(), (example,), str(tmp), dynamo=False, opset_version=OPSET,
-                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
-        graph = onnx.load(str(tmp))
-        if slim:
-            import onnxslim
-
-            graph = onnxslim.slim(graph)
-        problems = check_graph_hygiene(graph)
-        if problems:
-            raise ExportError(f"the exported FP32 graph breaks graph hygiene ({len(problems)} problems): "
-                              + "; ".join(problems))
-        onnx.checker.check_model(graph)
-        onnx.save(graph, str(tmp))
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            _export_checked(model, example, tmp, slim)
     except (torch.onnx.errors.OnnxExporterError, torch.onnx.errors.UnsupportedOperatorError,
             onnx.checker.ValidationError) as exc:
         raise ExportError(f"ONNX export of {type(model).__name__} at {input_size}px failed: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     log.info("exported %s (%.2f MB, opset %d)", path, path.stat().st_size / 1e6, OPSET)
     return path
+
+
+def _export_checked(model: nn.Module, example: torch.Tensor, tmp: Path, slim: bool) -> None:
+    """Export to ``tmp``, slim, check hygiene and the ONNX checker, and save the result back to ``tmp``."""
+    import onnx
+
+    with torch.no_grad(), warnings.catch_warnings():
+        # The model's own input-shape checks are constant at a fixed export size.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(model.eval(), (example,), str(tmp), dynamo=False, opset_version=OPSET,
+                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
+    graph = onnx.load(str(tmp))
+    if slim:
+        import onnxslim
+
+        graph = onnxslim.slim(graph)
+    problems = check_graph_hygiene(graph)
+    if problems:
+        raise ExportError(f"the exported FP32 graph breaks graph hygiene ({len(problems)} problems): "
+                          + "; ".join(problems))
+    onnx.checker.check_model(graph)
+    onnx.save(graph, str(tmp))
 
 
 def check_export_parity(model: nn.Module, onnx_path: Path, x: np.ndarray, atol: float = EXPORT_ATOL) -> float:

@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from edge.io import json_safe
 from targets.base import LowerRequest
 from targets.config import DeployCfg
 
@@ -96,8 +97,7 @@ def manifest_entry(rankings: Rankings, target: str, float_layers: tuple[str, ...
     if not float_layers:
         return {}
     scores = {row.layer: row.sqnr_db for row in rankings.get(FAMILY[target], [])}
-    sqnr = {layer: round(scores[layer], 2) if math.isfinite(scores.get(layer, math.nan)) else None
-            for layer in float_layers}
+    sqnr = json_safe({layer: round(scores.get(layer, math.nan), 2) for layer in float_layers})
     return {"fallback": {"layers": list(float_layers), "logits_sqnr_db_int8": sqnr,
                          "why": "the full int8 build failed its per-class parity gate; these layers, the most "
                                 "int8-sensitive by logits SQNR, are kept float"}}

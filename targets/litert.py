@@ -39,8 +39,8 @@ import torch
 from torch.fx import GraphModule
 
 from edge.backends import import_library
-from edge.bundle import file_sha256
 from edge.errors import ConfigError, ExportError, UnsupportedError
+from edge.io import file_sha256
 from targets.base import Lowered, LowerRequest, package_version
 from targets.export import CNN_OPS, GraphRules
 from targets.float_layers import closest

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from edge.backends import import_library
-from edge.bundle import file_sha256
 from edge.errors import ConfigError, ExportError
+from edge.io import file_sha256
 from targets.base import Lowered, LowerRequest
 from targets.export import CNN_OPS, GraphRules
 from targets.float_layers import (

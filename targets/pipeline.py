@@ -31,7 +31,6 @@ from edge.bundle import (
     Bundle,
     ValidationSource,
     best_pointer_path,
-    file_sha256,
     load_bundle,
     load_manifest,
     write_best_pointer,
@@ -39,6 +38,7 @@ from edge.bundle import (
 )
 from edge.config import save_config, to_dict
 from edge.errors import BackendUnavailable, BundleError, ConfigError, ExportError, UnsupportedError
+from edge.io import file_sha256
 from edge.parity import ParityResult, record_parity, validate_bundle
 from edge.preprocess import Normalization, normalize, resize_image
 from edge.report import (

@@ -22,16 +22,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone  # not datetime.UTC: Python >= 3.11 only
 from pathlib import Path
 from typing import Any
 
-from edge.bundle import MANIFEST_FILE, Manifest, file_sha256, load_bundle, load_manifest
+from edge.bundle import MANIFEST_FILE, Manifest, load_bundle, load_manifest
 from edge.config import from_dict, to_dict
 from edge.errors import BackendUnavailable, ConfigError, ExportError, UnsupportedError
+from edge.io import atomic_write_bytes, atomic_write_text, file_sha256
 from targets.formats import target_spec
 
 log = logging.getLogger(__name__)
@@ -277,9 +277,9 @@ def build_engine(settings: EngineBuildSettings, folder: str | Path, timing_cache
     if serialized is None:
         raise ExportError(f"TensorRT {trt.__version__} could not build an engine from {onnx_path} "
                           f"({settings.precision}); the TensorRT log above says why")
-    _write_atomic(engine_path, bytes(serialized))
+    atomic_write_bytes(engine_path, bytes(serialized))
     if cache_path:
-        _write_atomic(cache_path, bytes(config.get_timing_cache().serialize()))
+        atomic_write_bytes(cache_path, bytes(config.get_timing_cache().serialize()))
     return EngineBuildReport(engine_path, path.onnx, settings.precision, path.strongly_typed, path.builder_flags,
                              tuple(settings.input_shape), resolved, workspace_mb, trt.__version__, cache_path,
                              reused, build_s, engine_path.stat().st_size / 1e6)
@@ -371,16 +371,6 @@ def _attach_timing_cache(config: Any, path: Path) -> bool:
     return False
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def build_bundle_engine(bundle_dir: str | Path, workspace_mb: int | None = None,
                         timing_cache: str | Path | None = None) -> EngineBuildReport:
     """On the device: build a jetson bundle's engine from its ONNX and record it first in the manifest.
@@ -404,7 +394,7 @@ def adopt_engine(bundle_dir: str | Path, engine_file: str | Path) -> Path:
     root, settings = _open_for_engine(bundle_dir)
     target = root / settings.engine
     if source.resolve() != target.resolve():
-        _write_atomic(target, source.read_bytes())
+        atomic_write_bytes(target, source.read_bytes())
     _record_engine(root, settings, _tensorrt_version(), "trtexec (build_engine.sh)")
     return target
 
@@ -460,7 +450,7 @@ def _path_note(settings: EngineBuildSettings, version: str) -> str:
 
 
 def _save_manifest(root: Path, manifest: Manifest) -> None:
-    _write_atomic(root / MANIFEST_FILE, manifest.to_json().encode())
+    atomic_write_text(root / MANIFEST_FILE, manifest.to_json())
 
 
 def lint_summary(root: Path) -> str:

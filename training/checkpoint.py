@@ -6,7 +6,6 @@ progress counters and metrics travel together.
 """
 from __future__ import annotations
 
-import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -15,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from edge.bundle import file_sha256  # noqa: F401  (re-exported for build-side callers)
 from edge.errors import CheckpointError
+from edge.io import atomic_write_with
 from edge.schemas import LabelSchema
 
 FORMAT = "edgeparse-checkpoint"
@@ -25,17 +24,7 @@ VERSION = 1
 
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> None:
     """Write ``payload`` to ``path`` atomically (temp file, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_with(path, lambda handle: torch.save({"format": FORMAT, "version": VERSION, **payload}, handle))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -92,16 +92,18 @@ def runner_class(backend: str) -> type[BaseRunner]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def open_runner(bundle: Bundle | str | Path, threads: int | None = None, mode: str = "latency") -> BaseRunner:
+def open_runner(bundle: Bundle | str | Path, threads: int | None = None, mode: str = "latency",
+                profiling: bool = False) -> BaseRunner:
     """An inactive runner for a bundle's model; use it as ``with open_runner(b) as runner:``.
 
-    The runner pins the manifest's ``inference_precision`` and refuses to run at another one."""
+    The runner pins the manifest's ``inference_precision`` and refuses to run at another one;
+    ``profiling`` turns on the backend's per-layer counters (``runner.profile``)."""
     if not isinstance(bundle, Bundle):
         bundle = load_bundle(bundle)
     manifest = bundle.manifest
     tensor = TensorSpec(manifest.input.name, tuple(manifest.input.shape), manifest.input.dtype)
     return runner_class(manifest.backend)(bundle.model_path, tensor, threads=threads, mode=mode,
-                                          inference_precision=manifest.inference_precision)
+                                          inference_precision=manifest.inference_precision, profiling=profiling)
 
 
 __all__ = ["BACKENDS", "MODES", "BackendEntry", "BaseRunner", "Runner", "TensorSpec", "import_library",

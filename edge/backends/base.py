@@ -8,6 +8,7 @@ every backend rejects a wrong shape or dtype with the same message and reports
 from __future__ import annotations
 
 import abc
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 import numpy as np
 
 from edge.errors import BundleError, ConfigError, InputError, UnsupportedError
+from edge.profile import LayerTime, Profile
 
 if TYPE_CHECKING:
     from typing import Self  # Python >= 3.11; annotations are strings here
@@ -59,14 +61,20 @@ class BaseRunner(abc.ABC):
     apply. Backends that can pin one list it in ``inference_precisions`` and read the applied value
     back in ``_inference_precision_impl``; ``activate`` refuses a model that runs at another
     precision, and every other backend refuses the request instead of ignoring it.
+
+    ``profiling=True`` turns on the backend's per-layer counters (they cost a little time, so a
+    benchmark runs without them); backends that have such counters set ``supports_profiling`` and
+    implement ``_collect_profile_run``/``_profile_layers``, the others say why they cannot.
     """
 
     backend: ClassVar[str] = ""
     supports_async: ClassVar[bool] = False
     inference_precisions: ClassVar[tuple[str, ...]] = ()
+    supports_profiling: ClassVar[bool] = False
+    no_profiler: ClassVar[str] = "it exposes no per-layer counters to Python"
 
     def __init__(self, model_path: str | Path, input_spec: TensorSpec, threads: int | None = None,
-                 mode: str = "latency", inference_precision: str | None = None):
+                 mode: str = "latency", inference_precision: str | None = None, profiling: bool = False):
         if threads is not None and threads < 1:
             raise ConfigError(f"threads must be >= 1 (or unset for the backend default), got {threads}")
         if mode not in MODES:
@@ -76,11 +84,14 @@ class BaseRunner(abc.ABC):
             raise ConfigError(f"backend {self.backend!r} cannot pin the inference precision "
                               f"{inference_precision!r} (it can pin: {can}); a bundle for it records "
                               f"inference_precision null")
+        if profiling and not self.supports_profiling:
+            raise UnsupportedError(f"backend {self.backend!r} cannot profile per layer: {self.no_profiler}")
         self.model_path = Path(model_path)
         self.input_spec = input_spec
         self.threads = threads
         self.mode = mode
         self.inference_precision = inference_precision
+        self.profiling = profiling
         self.is_active = False
         self.last_latency_ms: float | None = None
 
@@ -139,6 +150,24 @@ class BaseRunner(abc.ABC):
             raise ConfigError(f"count must be >= 1, got {count}")
         return self._run_async_impl(x, count)
 
+    def profile(self, x: np.ndarray, runs: int, warmup: int = 5) -> Profile:
+        """Per-layer times from the backend's own counters: each layer's median over ``runs``
+        inferences of ``x`` after ``warmup`` untimed ones. Needs a runner opened with ``profiling=True``."""
+        self._require_active()
+        self._check_input(x)
+        if not self.profiling:
+            raise ConfigError(f"{self!r} was opened without profiling=True: its per-layer counters are off")
+        if runs < 1 or warmup < 0:
+            raise ConfigError(f"need runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
+        for _ in range(warmup):
+            self.infer(x)
+        wall_ms = []
+        for _ in range(runs):
+            self.infer(x)
+            wall_ms.append(self.last_latency_ms)
+            self._collect_profile_run()
+        return Profile(self.backend, runs, statistics.median(wall_ms), tuple(self._profile_layers(runs)))
+
     def applied_settings(self) -> dict[str, Any]:
         """The settings the backend actually applied (read back where it allows)."""
         self._require_active()
@@ -179,6 +208,13 @@ class BaseRunner(abc.ABC):
 
     def _settings_impl(self) -> dict[str, Any]:
         return {}
+
+    def _collect_profile_run(self) -> None:
+        """Read the counters of the inference that just ran (backends that report per inference)."""
+
+    def _profile_layers(self, runs: int) -> list[LayerTime]:
+        """Each executed layer's median time over the last ``runs`` inferences."""
+        raise NotImplementedError(f"{type(self).__name__} sets supports_profiling but lacks _profile_layers")
 
     def _inference_precision_impl(self) -> str | None:
         """The inference precision the loaded model runs at, read back from the backend

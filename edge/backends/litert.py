@@ -42,6 +42,8 @@ class LiteRtRunner(BaseRunner):
     """``threads`` sets the interpreter's ``num_threads`` (XNNPACK uses the same pool)."""
 
     backend = "litert"
+    no_profiler = ("LiteRT's Python Interpreter has no op profiler API (its benchmark_model tool has: "
+                   "--enable_op_profiling=true); profile the same model's cpu or onnx bundle here")
 
     def _activate_impl(self) -> None:
         module = import_library(self.backend, "ai_edge_litert.interpreter")

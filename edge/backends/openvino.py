@@ -1,6 +1,7 @@
 """OpenVINO (CPU plugin): reads IR (.xml + .bin) or ONNX directly."""
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 import numpy as np
@@ -8,6 +9,7 @@ import numpy as np
 from edge.backends import import_library
 from edge.backends.base import BaseRunner
 from edge.errors import BundleError, UnsupportedError
+from edge.profile import LayerTime, conv_macs
 
 DEVICE = "CPU"
 # Read back from the compiled model after compiling, as benchmark_app does: the hint picks
@@ -33,10 +35,12 @@ class OpenVinoRunner(BaseRunner):
     with native bf16 and f32 elsewhere).
 
     Throughput mode runs an ``AsyncInferQueue`` with the plugin's optimal number of requests.
+    ``profiling`` sets PERF_COUNT: the request's ``get_profiling_info`` after each inference.
     """
 
     backend = "openvino"
     supports_async = True
+    supports_profiling = True
     inference_precisions = tuple(_CAPABILITY)
     device = DEVICE
 
@@ -50,6 +54,8 @@ class OpenVinoRunner(BaseRunner):
         if self.inference_precision:
             self._require_native(self.inference_precision)
             config["INFERENCE_PRECISION_HINT"] = self.inference_precision
+        if self.profiling:
+            config["PERF_COUNT"] = True
         try:
             model = self._core.read_model(str(self.model_path))
             self._compiled = self._core.compile_model(model, self.device, config)
@@ -57,6 +63,9 @@ class OpenVinoRunner(BaseRunner):
             raise BundleError(f"{self.model_path}: OpenVINO cannot load the model: {exc}") from exc
         self._check_io()
         self._request = self._compiled.create_infer_request()
+        self._layer_macs = layer_macs(model) if self.profiling else {}
+        self._layer_samples: dict[str, list[float]] = {}
+        self._layer_kinds: dict[str, tuple[str, str]] = {}
 
     def _require_native(self, precision: str) -> None:
         if precision not in native_inference_precisions(self._core):
@@ -89,6 +98,18 @@ class OpenVinoRunner(BaseRunner):
         queue.wait_all()
         return latencies_ms
 
+    def _collect_profile_run(self) -> None:
+        for info in self._request.get_profiling_info():
+            if info.status == info.Status.EXECUTED:
+                self._layer_samples.setdefault(info.node_name, []).append(info.real_time.total_seconds() * 1e3)
+                self._layer_kinds[info.node_name] = (info.node_type, info.exec_type)
+
+    def _profile_layers(self, runs: int) -> list[LayerTime]:
+        layers = [LayerTime(name, *self._layer_kinds[name], statistics.median(samples[-runs:]),
+                            self._layer_macs.get(name, 0)) for name, samples in self._layer_samples.items()]
+        self._layer_samples.clear()
+        return layers
+
     def _deactivate_impl(self) -> None:
         del self._request, self._compiled, self._core
 
@@ -105,6 +126,25 @@ class OpenVinoRunner(BaseRunner):
 
     def _inference_precision_impl(self) -> str:
         return self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # an ov.Type: "f32"
+
+
+def layer_macs(model: Any) -> dict[str, int]:
+    """Friendly name -> MACs of each convolution and matmul of an ``ov.Model`` (the executed layer that
+    a fused convolution becomes keeps its name), from the static shapes of the graph."""
+    macs: dict[str, int] = {}
+    for op in model.get_ops():
+        kind = op.get_type_name()
+        if kind not in ("Convolution", "GroupConvolution", "MatMul") or op.get_output_partial_shape(0).is_dynamic:
+            continue
+        output = list(op.get_output_shape(0))
+        if kind == "MatMul":
+            a = list(op.input_value(0).get_shape())
+            per_output = a[-2] if op.get_attributes().get("transpose_a") else a[-1]
+        else:  # weights [O, I, kh, kw], grouped [G, O/G, I/G, kh, kw]
+            weights = list(op.input_value(1).get_shape())
+            per_output = int(np.prod(weights[1:] if kind == "Convolution" else weights[2:]))
+        macs[op.get_friendly_name()] = conv_macs(output, per_output)
+    return macs
 
 
 def _plain(value: Any) -> Any:

@@ -1,13 +1,21 @@
 """ONNX Runtime (CPU execution provider)."""
 from __future__ import annotations
 
+import json
+import statistics
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edge.backends import import_library
 from edge.backends.base import BaseRunner
-from edge.errors import BundleError
+from edge.errors import BundleError, UnsupportedError
+from edge.profile import LayerTime, conv_macs
+
+# Kernels whose second input is a convolution weight [O, I/groups, kh, kw] (NCHWc keeps that order).
+_CONV_KERNELS = ("Conv", "FusedConv", "QLinearConv", "ConvInteger")
 
 
 def _load_errors(ort: Any) -> tuple[type[Exception], ...]:
@@ -19,10 +27,14 @@ def _load_errors(ort: Any) -> tuple[type[Exception], ...]:
 
 
 class OrtRunner(BaseRunner):
-    """Runs an ``.onnx`` file; ``threads`` sets ``intra_op_num_threads``."""
+    """Runs an ``.onnx`` file; ``threads`` sets ``intra_op_num_threads``.
+
+    ``profiling`` turns on onnxruntime's profiler (``enable_profiling``); its JSON trace is read once,
+    by ``profile``, which ends it (onnxruntime cannot restart a session's profiler)."""
 
     backend = "onnxruntime"
     graph_optimization = "ORT_ENABLE_ALL"  # a GraphOptimizationLevel member
+    supports_profiling = True
 
     def _activate_impl(self) -> None:
         ort = import_library(self.backend)
@@ -32,6 +44,10 @@ class OrtRunner(BaseRunner):
         options.inter_op_num_threads = 1
         options.intra_op_num_threads = self.threads or 0  # 0 = onnxruntime's default
         options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, self.graph_optimization)
+        if self.profiling:
+            self._profile_dir = tempfile.TemporaryDirectory(prefix="edgeparse_ort_profile_")
+            options.enable_profiling = True
+            options.profile_file_prefix = str(Path(self._profile_dir.name) / "ort")
         self._version = ort.__version__
         try:
             self._session = ort.InferenceSession(str(self.model_path), options,
@@ -53,8 +69,21 @@ class OrtRunner(BaseRunner):
     def _infer_impl(self, x: np.ndarray) -> np.ndarray:
         return self._session.run([self._output_name], {self._input_name: x})[0]
 
+    def _profile_layers(self, runs: int) -> list[LayerTime]:
+        if not hasattr(self, "_profile_dir"):
+            raise UnsupportedError("onnxruntime's profiler of this session has ended; open a new runner to "
+                                   "profile again")
+        try:
+            trace = json.loads(Path(self._session.end_profiling()).read_text())
+        finally:
+            self._profile_dir.cleanup()
+            del self._profile_dir
+        return kernel_times(trace, runs)
+
     def _deactivate_impl(self) -> None:
         del self._session
+        if hasattr(self, "_profile_dir"):
+            self._profile_dir.cleanup()
 
     def _settings_impl(self) -> dict[str, Any]:
         options = self._session.get_session_options()
@@ -66,6 +95,35 @@ class OrtRunner(BaseRunner):
             "inter_op_num_threads": options.inter_op_num_threads,
             "graph_optimization": self.graph_optimization,
         }
+
+
+def kernel_times(trace: list[dict[str, Any]], runs: int) -> list[LayerTime]:
+    """Each node's median kernel time over its last ``runs`` executions in an onnxruntime profile
+    trace, with the MACs of convolutions and matmuls from the shapes the trace records."""
+    samples: dict[str, list[float]] = {}
+    details: dict[str, dict[str, Any]] = {}
+    for event in trace:
+        name = event.get("name", "")
+        if event.get("cat") == "Node" and name.endswith("_kernel_time"):
+            node = name.removesuffix("_kernel_time")
+            samples.setdefault(node, []).append(event["dur"] / 1e3)  # µs
+            details[node] = event.get("args", {})
+    return [LayerTime(node, details[node].get("op_name", "?"), details[node].get("provider", "?"),
+                      statistics.median(durations[-runs:]), _node_macs(details[node]))
+            for node, durations in samples.items()]
+
+
+def _node_macs(args: dict[str, Any]) -> int:
+    shapes = [next(iter(s.values())) for s in args.get("input_type_shape", [])]
+    outputs = [next(iter(s.values())) for s in args.get("output_type_shape", [])]
+    op = args.get("op_name", "")
+    if not outputs or len(shapes) < 2:
+        return 0
+    if op in _CONV_KERNELS and len(shapes[1]) == 4:
+        return conv_macs(outputs[0], int(np.prod(shapes[1][1:])))
+    if op in ("MatMul", "Gemm", "FusedMatMul", "MatMulInteger") and shapes[0]:
+        return conv_macs(outputs[0], shapes[0][-1])
+    return 0
 
 
 class ExactQdqOrtRunner(OrtRunner):

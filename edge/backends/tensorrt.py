@@ -27,6 +27,8 @@ class TensorRtRunner(BaseRunner):
     """``threads`` has no meaning on a GPU and is recorded only; ``mode`` is latency-only."""
 
     backend = "tensorrt"
+    no_profiler = ("edgeparse does not read TensorRT's IProfiler (untested without a GPU here); on the device, "
+                   "trtexec --loadEngine=ENGINE --dumpProfile --separateProfileRun gives per-layer times")
 
     def _activate_impl(self) -> None:
         if self.model_path.suffix == ".onnx":  # a jetson bundle ships the ONNX; the device builds the engine

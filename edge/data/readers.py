@@ -32,7 +32,7 @@ from edge.data.base import (
     require_dir,
     stems,
 )
-from edge.errors import ConfigError, DataError, UnknownNameError
+from edge.errors import ConfigError, DataError, registered_name
 from edge.schemas import IGNORE_INDEX, LabelSchema, get_schema, list_schemas
 
 log = logging.getLogger(__name__)
@@ -308,14 +308,12 @@ def open_dataset(fmt: str, root: str | Path, split: str, schema: str | None = No
     ``schema`` names the label schema of a ``folder`` dataset (required there); the other
     formats carry their own and refuse a different one.
     """
-    key = fmt.replace("-", "_").lower()
+    key = registered_name("dataset format", fmt, list_formats())
     if key == FOLDER_FORMAT:
         if not schema:
             raise ConfigError(f"the folder format needs a label schema (data.schema), one of: "
                               f"{', '.join(list_schemas())}")
         return FolderReader(Path(root), split, schema)
-    if key not in _FORMATS:
-        raise UnknownNameError("dataset format", fmt, list_formats())
     reader = _FORMATS[key](Path(root), split)
     if schema and get_schema(schema).name != reader.schema.name:
         raise ConfigError(f"a {key} dataset holds {reader.schema.name!r} labels, not {schema!r}; "

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from edge.errors import ConfigError, UnknownNameError
+from edge.errors import ConfigError, UnknownNameError, registered_name
 
 IGNORE_INDEX = 255
 _SCHEMA_FILE = Path(__file__).with_name("schemas.yaml")
@@ -91,9 +91,7 @@ def list_schemas() -> list[str]:
 def get_schema(name: str) -> LabelSchema:
     """Return the named schema (``celebamask_hq``, ``lapa``, ``helen``)."""
     schemas = _load()["schemas"]
-    key = name.replace("-", "_").lower()
-    if key not in schemas:
-        raise UnknownNameError("label schema", name, schemas)
+    key = registered_name("label schema", name, schemas)
     raw = schemas[key]
     names = tuple(c["name"] for c in raw["classes"])
     colors = tuple(tuple(c["color"]) for c in raw["classes"])

@@ -176,8 +176,9 @@ def test_import_edge_is_cheap_and_the_api_runs_without_torch(run_without_torch, 
 
 
 def test_a_best_pointer_opens_the_recommended_bundle_and_strict_refuses_an_unvalidated_one(make_bundle, caplog):
-    from edge.bundle import MANIFEST_FILE, BestPointer, best_pointer_path, file_sha256, write_best_pointer
+    from edge.bundle import MANIFEST_FILE, BestPointer, best_pointer_path, write_best_pointer
     from edge.errors import BundleError
+    from edge.io import file_sha256
 
     path = make_bundle()
     write_best_pointer(best_pointer_path(path.parent, "tiny", "onnx"),

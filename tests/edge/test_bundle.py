@@ -15,13 +15,13 @@ from edge.bundle import (
     ParityThresholds,
     ValidationSet,
     best_pointer_path,
-    file_sha256,
     load_bundle,
     load_manifest,
     resolve_bundle_path,
     write_best_pointer,
 )
 from edge.errors import BundleError
+from edge.io import file_sha256
 
 SIZE, NUM_CLASSES = 32, 6  # the tiny model of conftest.py
 

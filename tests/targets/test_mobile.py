@@ -122,8 +122,8 @@ def _quantized_checkpoint(source, path, source_sha256: str, family: str):
 ])
 def test_a_litert_checkpoint_of_another_family_or_model_is_refused(deploy_inputs, kit, tmp_path, family,
                                                                    same_source, message):
-    from edge.bundle import file_sha256
     from edge.errors import ConfigError
+    from edge.io import file_sha256
 
     sha = file_sha256(deploy_inputs.checkpoint) if same_source else "0" * 64
     path = _quantized_checkpoint(deploy_inputs.checkpoint, tmp_path / "model_int8.pt", sha, family)
@@ -138,7 +138,8 @@ def test_mobile_int8_from_a_litert_quantized_checkpoint(deploy_inputs, kit, shar
 
     import torch
 
-    from edge.bundle import file_sha256, load_manifest
+    from edge.bundle import load_manifest
+    from edge.io import file_sha256
     from quantize.checkpoint import save_quantized
     from quantize.config import QuantCfg
     from quantize.ptq import ptq

@@ -24,9 +24,10 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edge.bundle import ValidationSet, file_sha256, load_bundle, load_manifest, write_bundle
+from edge.bundle import ValidationSet, load_bundle, load_manifest, write_bundle
 from edge.cli import main
 from edge.errors import BackendUnavailable, ConfigError, ExportError, UnsupportedError
+from edge.io import file_sha256
 from edge.preprocess import Normalization, normalize
 from edge.schemas import LabelSchema
 from targets.base import LowerRequest

@@ -3,7 +3,7 @@
 Output: ``DST/{split}_img/{n}.jpg``, ``DST/{split}_label/{n}.png`` and ``DST/dataset.json``
 (schema name and per-split counts), readable with ``open_dataset("prepared", DST, split)``.
 
-Every file is written to a hidden temp file and moved into place with ``os.replace``,
+Every file is written atomically (``edge.io``: a hidden temp file renamed into place),
 so a file that exists is complete. A re-run skips samples whose two outputs exist;
 ``prepare_state.json`` pins the settings so a resumed run cannot mix image sizes.
 With ``skip_bad`` a bad raw sample leaves its index unused, so every raw sample keeps
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import uuid
 from collections import deque
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,13 +25,13 @@ from tqdm import tqdm
 
 from edge.data.base import SPLITS, SampleError
 from edge.data.readers import DATASET_FILE
-from edge.errors import ConfigError, DataError, UnknownNameError
+from edge.errors import ConfigError, DataError, registered_name
+from edge.io import TEMP_MARK, atomic_write_bytes, atomic_write_text
 from training.data.prepare_sources import SOURCES, ConvertedSample, PrepareItem, RawSource
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "prepare_state.json"
-_TEMP_SUFFIX = ".partial"
 _STATE_EVERY = 500  # items between state saves: cheap, and bounds what a crash forgets
 
 
@@ -47,19 +45,6 @@ class PrepareReport:
     converted: int = 0  # written by this run
     reused: int = 0  # already present from an earlier run
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` so that ``path`` either does not exist or is complete."""
-    # Plain open() (not mkstemp, which makes owner-only files) so outputs get the usual mode.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{_TEMP_SUFFIX}")
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def output_paths(dst: Path, item: PrepareItem) -> tuple[Path, Path]:
@@ -83,12 +68,12 @@ def _load_state(dst: Path, settings: dict) -> dict:
 
 
 def _save_state(dst: Path, state: dict) -> None:
-    write_atomic(dst / STATE_FILE, json.dumps(state, indent=2).encode())
+    atomic_write_text(dst / STATE_FILE, json.dumps(state, indent=2))
 
 
 def _remove_stale_temps(dst: Path) -> None:
     """Temp files of an interrupted run are incomplete by definition."""
-    for pattern in (f".*{_TEMP_SUFFIX}", f"*/.*{_TEMP_SUFFIX}"):
+    for pattern in (f".*{TEMP_MARK}", f"*/.*{TEMP_MARK}"):
         for tmp in dst.glob(pattern):
             tmp.unlink()
 
@@ -99,8 +84,9 @@ def _store(dst: Path, item: PrepareItem, sample: ConvertedSample) -> None:
     if not ok:
         raise DataError(f"OpenCV could not encode the label for {image_path} as PNG")
     # Label first: a sample counts as done only when both files exist.
-    write_atomic(label_path, png.tobytes())
-    write_atomic(image_path, sample.image_jpeg)
+    # Not fsynced (one per file would dominate): a power cut can lose a sample, which a re-run redoes.
+    atomic_write_bytes(label_path, png.tobytes(), durable=False)
+    atomic_write_bytes(image_path, sample.image_jpeg, durable=False)
 
 
 def _converted(
@@ -134,9 +120,7 @@ def _converted(
 
 
 def make_source(name: str, src: str | Path, image_size: int | None) -> RawSource:
-    key = name.replace("-", "_").lower()
-    if key not in SOURCES:
-        raise UnknownNameError("raw dataset", name, SOURCES)
+    key = registered_name("raw dataset", name, SOURCES)
     if image_size is not None and image_size <= 0:
         raise ConfigError(f"--image-size must be positive, got {image_size}")
     src = Path(src)
@@ -184,7 +168,7 @@ def prepare_dataset(
         **source.settings(),
         "skipped": [{"file": f, "reason": r} for f, r in report.skipped],
     }
-    write_atomic(dst / DATASET_FILE, json.dumps(record, indent=2).encode())
+    atomic_write_text(dst / DATASET_FILE, json.dumps(record, indent=2))
     state.update(complete=True, skipped=record["skipped"])
     _save_state(dst, state)
     return report

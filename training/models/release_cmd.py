@@ -64,9 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edge.config import from_dict
-    from training.checkpoint import file_sha256, load_checkpoint, save_checkpoint
+    from edge.io import atomic_write_text, file_sha256
+    from training.checkpoint import load_checkpoint, save_checkpoint
     from training.config import RecipeCfg
-    from training.data.prepare import write_atomic
 
     payload = load_checkpoint(args.checkpoint)
     cfg = from_dict(RecipeCfg, payload["config"])
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = _metrics(args.checkpoint, cfg)
     observations = Path(args.observations).read_text().strip() if args.observations else ""
     card = _card(payload, cfg, args.checkpoint, path, metrics, file_sha256(args.checkpoint), observations)
-    write_atomic(out_dir / "MODEL_CARD.md", card.encode())
+    atomic_write_text(out_dir / "MODEL_CARD.md", card)
     print(f"released {path} ({path.stat().st_size / 1e6:.1f} MB) and {out_dir / 'MODEL_CARD.md'}")
     return 0
 

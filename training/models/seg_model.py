@@ -30,8 +30,9 @@ class SegModel(nn.Module):
     """Wires a backbone, a neck and a head.
 
     The backbone maps an image to a feature list described by its ``feature_info``; the neck maps
-    that list to one context map; the head's ``__call__(features, context)`` gives ``SegOutputs``
-    and its ``logits(features, context)`` only the final logits (nothing else is traced on export).
+    that list to one context map; the head's ``__call__(features, context)`` gives only the final
+    logits (nothing else is traced on export, and its ops keep the ``head`` scope) and its
+    ``outputs(features, context)`` every training output as ``SegOutputs``.
     """
 
     def __init__(self, backbone: nn.Module, neck: nn.Module, head: nn.Module, num_classes: int):
@@ -62,9 +63,9 @@ class SegModel(nn.Module):
     def forward_train(self, x: torch.Tensor) -> SegOutputs:
         self.check_input_shape(x)
         features = self.backbone(x)
-        return self.head(features, self.neck(features))
+        return self.head.outputs(features, self.neck(features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input_shape(x)
         features = self.backbone(x)
-        return resize_to(self.head.logits(features, self.neck(features)), x)
+        return resize_to(self.head(features, self.neck(features)), x)

@@ -12,6 +12,7 @@ import pytest
 from edge.cli import main
 from edge.data import SampleError, open_dataset
 from edge.errors import ConfigError, DataError
+from edge.io import TEMP_MARK
 from training.data import prepare_sources
 from training.data.prepare import STATE_FILE, prepare_dataset
 from training.data.prepare_sources import CelebAMaskHQSource
@@ -165,7 +166,7 @@ def test_interrupted_run_resumes_and_cleans_partial_files(
     assert len(list(dst.glob("*_img/*.jpg"))) == 3 and not (dst / "dataset.json").exists()
     state = json.loads((dst / STATE_FILE).read_text())
     assert state["complete"] is False and state["converted"] == 3
-    (dst / "val_img" / ".2.jpg.abc.partial").write_bytes(b"half a jpeg")  # a write cut off by a crash
+    (dst / "val_img" / f".2.jpg.abc{TEMP_MARK}").write_bytes(b"half a jpeg")  # a write cut off by a crash
     with pytest.raises(DataError, match="no dataset.json"):
         open_dataset("prepared", dst, "train")
 

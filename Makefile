@@ -53,8 +53,8 @@ bench-speed: setup
 demo_bundle ?= bundles/ehanet_mbv2_cpu_fp32
 demo: setup
 	test -f $(demo_bundle)/manifest.json || $(MAKE) deploy target=cpu
-	$(EDGEPARSE) demo-clip runs/demo/clip.mp4
-	$(EDGEPARSE) demo $(demo_bundle) --input runs/demo/clip.mp4 --output runs/demo/demo.mp4 \
+	$(EDGEPARSE) demo-clip --out runs/demo/clip.mp4
+	$(EDGEPARSE) demo $(demo_bundle) runs/demo/clip.mp4 --out runs/demo/demo.mp4 \
 	    --config configs/demo/default.yaml --strip docs/demo_strip.png --json runs/demo/demo.json $(args)
 
 # Reproduces the shipped default student from the real faces in ../shared/data (not shipped: see its
@@ -62,11 +62,11 @@ demo: setup
 # again after an interruption), then the release with its model card.
 DEFAULT_STUDENT := ehanet_mbv2_celebamask_lfw_256
 default-student: setup
-	$(EDGEPARSE) data check folder ../shared/data/celebamask_mini --schema celebamask_hq
-	$(EDGEPARSE) data check folder ../shared/data/lfw_parts --schema lfw_parts
+	$(EDGEPARSE) data check --data folder:../shared/data/celebamask_mini --schema celebamask_hq
+	$(EDGEPARSE) data check --data folder:../shared/data/lfw_parts --schema lfw_parts
 	$(EDGEPARSE) train --config configs/train/real_student.yaml --resume
 	$(EDGEPARSE) train --config configs/train/real_student_ft.yaml --resume
-	$(EDGEPARSE) model release runs/real_student_ft/best.pt models/default --name $(DEFAULT_STUDENT) \
+	$(EDGEPARSE) model release runs/real_student_ft/best.pt --out models/default --name $(DEFAULT_STUDENT) \
 	    --observations models/default/observations.md
 
 # Distillation on real faces (README, "Distillation on real faces"): the 384² teacher, then no-KD and KD
@@ -94,7 +94,7 @@ kd-ablation: setup
 	    optim.lr=0.001 train.init_checkpoint=$(KD_RUNS)/teacher/best.pt --resume
 	set -e; for s in $(kd_seeds); do \
 	    $(EDGEPARSE) train --config $(KD_STUDENT) train.seed=$$s data.seed=$$s distill=null name=n2_nokd_$$s --resume; \
-	    $(EDGEPARSE) distill --config $(KD_STUDENT) train.seed=$$s data.seed=$$s name=n2_kd_$$s --resume; \
+	    $(EDGEPARSE) train --config $(KD_STUDENT) train.seed=$$s data.seed=$$s name=n2_kd_$$s --resume; \
 	done
 	$(PY) scripts/kd_ablation_report.py --teacher $(KD_RUNS)/teacher_stage2/best.pt \
 	    $(foreach s,$(kd_seeds),--pair $(s) $(KD_RUNS)/n2_nokd_$(s)/best.pt $(KD_RUNS)/n2_kd_$(s)/best.pt)

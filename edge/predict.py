@@ -168,11 +168,10 @@ class FrameAreas:
                             "class_areas": areas_to_json(class_areas(parsed.labels, self.schema))})
 
 
-def video_cfg(cfg: DemoCfg, threads: int | None) -> DemoCfg:
+def video_cfg(cfg: DemoCfg) -> DemoCfg:
     """The demo's settings for a predict video: no timing HUD on the overlay, and one timed run
     of the isolated model benchmark that the demo reports and predict does not."""
-    return dataclasses.replace(cfg, overlay=dataclasses.replace(cfg.overlay, hud=False),
-                               threads=threads or cfg.threads, model_runs=1)
+    return dataclasses.replace(cfg, overlay=dataclasses.replace(cfg.overlay, hud=False), model_runs=1)
 
 
 def predict_video(bundle: Bundle, path: Path, out_dir: Path, cfg: DemoCfg, json_out: bool) -> dict[str, Any]:

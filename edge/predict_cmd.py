@@ -10,9 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge.cli import add_bundle_arguments
-
-DEFAULT_CONFIG = Path("configs/demo/default.yaml")
+from edge.cli import add_bundle_arguments, add_overrides
+from edge.video.demo_cmd import DEFAULT_DEMO_CONFIG, add_threads_argument, demo_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,28 +33,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="also write <stem>.json: per-face boxes and class areas (pixels and %% of the face "
                              "crop); per-frame boxes and areas for a video")
-    parser.add_argument("--threads", type=int, help="inference threads (default: the backend's for images, the "
-                                                    "demo config's for videos)")
+    add_threads_argument(parser)
     parser.add_argument("--config", type=Path, help="demo YAML for detection, crop and overlay settings "
-                                                    f"(default: the dataclass defaults, as {DEFAULT_CONFIG})")
+                                                    f"(default: the dataclass defaults, as {DEFAULT_DEMO_CONFIG})")
+    add_overrides(parser, "demo config overrides, e.g. crop.margin=0.5 overlay.contours=true detect.min_score=0.5")
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from edge.api import FaceParser
-    from edge.config import load_config
     from edge.errors import ConfigError, InputError
     from edge.parity import load_checked_bundle
     from edge.predict import check_outputs, collect_inputs, predict_image, predict_video, video_cfg
-    from edge.video.config import DemoCfg
 
     inputs = collect_inputs(args.inputs)
     if inputs.videos and args.faces is False:
         raise ConfigError(f"--whole parses still images; videos ({inputs.videos[0]}) go through the video "
                           f"demo's face pipeline: drop --whole or the videos")
     check_outputs(inputs, args.out, args.json)
-    cfg = load_config(DemoCfg, args.config, [])
+    cfg = demo_config(args)
     bundle = load_checked_bundle(args.bundle, args.strict)
     args.out.mkdir(parents=True, exist_ok=True)
     skipped: list[Path] = []
@@ -66,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             bar.write(f"edgeparse: skipped {path}: {str(exc).removeprefix(f'{path}: ')}", file=sys.stderr)
 
         if inputs.images:
-            with FaceParser(bundle, threads=args.threads, faces=args.faces, cfg=cfg) as parser:
+            with FaceParser(bundle, threads=cfg.threads, faces=args.faces, cfg=cfg) as parser:
                 mode = parser.mode if parser.detector is None else f"faces, detector {parser.detector_name}"
                 for path in inputs.images:
                     try:
@@ -78,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                     bar.update()
         for path in inputs.videos:
             try:
-                predict_video(bundle, path, args.out, video_cfg(cfg, args.threads), args.json)
+                predict_video(bundle, path, args.out, video_cfg(cfg), args.json)
             except InputError as exc:
                 skip(path, exc)
             bar.update()

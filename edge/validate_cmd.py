@@ -9,55 +9,45 @@ import dataclasses
 from contextlib import ExitStack
 from pathlib import Path
 
-from edge.cli import add_bundle_arguments
+from edge.cli import add_bundle_arguments, add_data_arguments, add_overrides
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_bundle_arguments(parser)
-    parser.add_argument("--data", metavar="FORMAT:ROOT",
-                        help="validate on a dataset split instead of the bundle's validation set "
-                             "(needs --reference)")
+    add_data_arguments(parser, "validate on a dataset split instead of the bundle's validation set "
+                               "(needs --reference)")
     parser.add_argument("--split", default="val", help="dataset split for --data (default: val)")
     parser.add_argument("--reference", type=Path, metavar="BUNDLE",
                         help="FP32 bundle that gives the reference answers for --data")
     parser.add_argument("--threads", type=int, help="inference threads (default: the backend's)")
-    parser.add_argument("--max-delta-miou", type=float, metavar="PTS", help="override the manifest's limit")
-    parser.add_argument("--max-class-delta-f1", type=float, metavar="PTS",
-                        help="override the manifest's limit")
-    parser.add_argument("--min-agreement", type=float, metavar="PCT", help="override the manifest's limit")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report here")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="write a markdown table here")
     parser.add_argument("--plot", type=Path, metavar="PATH", help="write a PNG of the per-class ΔF1 here")
-
-
-def _open_data(spec: str, split: str):
-    from edge.data import list_formats, open_dataset
-    from edge.errors import ConfigError
-
-    fmt, sep, root = spec.partition(":")
-    if not sep or not root:
-        raise ConfigError(f"--data must look like FORMAT:ROOT (formats: {', '.join(list_formats())}), "
-                          f"got {spec!r}")
-    return open_dataset(fmt, Path(root), split)
+    add_overrides(parser, "overrides of the manifest's parity limits: max_delta_miou_pts=PTS, "
+                          "max_class_delta_f1_pts=PTS, min_agreement_pct=PCT")
 
 
 def _thresholds(args: argparse.Namespace, bundle):
-    overrides = {"max_delta_miou_pts": args.max_delta_miou, "max_class_delta_f1_pts": args.max_class_delta_f1,
-                 "min_agreement_pct": args.min_agreement}
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return dataclasses.replace(bundle.manifest.parity_thresholds, **given)
+    from edge.bundle import ParityThresholds
+    from edge.config import apply_overrides, from_dict
+
+    limits = dataclasses.asdict(bundle.manifest.parity_thresholds)
+    return from_dict(ParityThresholds, apply_overrides(limits, args.overrides))
 
 
 def run(args: argparse.Namespace) -> int:
     from edge.backends import open_runner
+    from edge.data import open_dataset
     from edge.errors import ConfigError
     from edge.parity import format_parity_table, load_checked_bundle, validate_bundle
     from edge.report import Report, command_block, make_row, write_json, write_markdown, write_plot
 
     if args.reference and not args.data:
         raise ConfigError("--reference is used only with --data (the bundle carries its own FP32 answers)")
+    if args.schema and not args.data:
+        raise ConfigError("--schema names the labels of a --data dataset; give --data FORMAT:PATH too")
     bundle = load_checked_bundle(args.bundle, args.strict)
-    data = _open_data(args.data, args.split) if args.data else None
+    data = open_dataset(args.data.format, args.data.root, args.split, args.schema) if args.data else None
     with ExitStack() as stack:
         runner = stack.enter_context(open_runner(bundle, threads=args.threads))
         reference = stack.enter_context(open_runner(args.reference, threads=args.threads)) \

@@ -4,16 +4,17 @@ from __future__ import annotations
 import argparse
 import logging
 
+from edge.cli import add_data_arguments, add_overrides, data_overrides
+
 # Names only (the module is torch-free): quantize.evaluate.EVAL_BACKENDS must list the same.
 EVAL_BACKENDS = ("onnxruntime-qdq", "onnxruntime", "openvino")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="FP32 checkpoint written by `edgeparse train`")
+    parser.add_argument("checkpoint", help="FP32 checkpoint written by `edgeparse train`")
     parser.add_argument("--config", help="QuantCfg YAML, e.g. configs/quantize/qat_default.yaml")
     parser.add_argument("--out", required=True, help="output folder (created; existing outputs are replaced)")
-    parser.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
-                        help="override the checkpoint recipe's data section, e.g. --data root=/data/LaPa")
+    add_data_arguments(parser, "calibrate and score on this dataset instead of the checkpoint recipe's")
     parser.add_argument("--eval-backend", default="onnxruntime-qdq", choices=EVAL_BACKENDS,
                         help="runtime scoring the QDQ ONNX for the table and the parity target: onnxruntime-qdq "
                              "= onnxruntime with exact QDQ arithmetic (default); onnxruntime/openvino = "
@@ -22,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also report the chosen ONNX's ΔmIoU under these runtimes, comma-separated "
                              "(default: onnxruntime,openvino; 'none' for no extra runs)")
     parser.add_argument("--threads", type=int, help="inference threads of the eval backend (default: its own)")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="QuantCfg overrides, e.g. family=openvino calib_images=32 qat.iters=100")
+    add_overrides(parser, "QuantCfg overrides, e.g. family=openvino calib_images=32 qat.iters=100; data.* keys "
+                          "override the checkpoint recipe's data section, e.g. data.val_split=test")
 
 
 def _backend_list(text: str) -> tuple[str, ...]:
@@ -42,8 +43,9 @@ def run_method(args: argparse.Namespace, method: str) -> int:
     # The ONNX exporter's helpers log every pass at INFO; keep the command's output readable.
     for name in ("onnx_ir", "onnxscript"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    cfg = load_quant_config(args.config, args.overrides, method=method)
-    session = QuantizeSession(cfg, args.checkpoint, args.out, args.data, args.eval_backend, args.threads,
+    recipe = [o.removeprefix("data.") for o in data_overrides(args) + args.overrides if o.startswith("data.")]
+    cfg = load_quant_config(args.config, [o for o in args.overrides if not o.startswith("data.")], method=method)
+    session = QuantizeSession(cfg, args.checkpoint, args.out, recipe, args.eval_backend, args.threads,
                               args.also_score)
     report = (run_qat if method == "qat" else run_ptq)(session)
     print(report.text)

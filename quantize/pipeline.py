@@ -105,7 +105,7 @@ class QuantizeSession:
         source = build_source(self.data_cfg, split)
         if tuple(source.schema.class_names) != tuple(self.schema.class_names):
             raise DataError(f"split {split!r} uses schema {source.schema.name!r}, the checkpoint "
-                            f"{self.schema.name!r}; pass --data format=... root=... for the right dataset")
+                            f"{self.schema.name!r}; pass --data FORMAT:PATH for the right dataset")
         return source
 
     def train_batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -1,7 +1,7 @@
 """``edgeparse deploy``: build, validate and benchmark deploy bundles for a target; print ONE table.
 
     edgeparse deploy --target cpu|mobile|jetson|onnx|all [--checkpoint PATH] [--config FILE]
-                     [--out DIR] [--precisions fp32,int8] [--bench-only] [key=value ...]
+                     [--out DIR] [--precisions fp32,int8] [--data FORMAT:PATH] [--bench-only] [key=value ...]
 
 Exit status 1 when a row fails parity or fails to build, 0 otherwise (rows a host cannot run,
 such as a jetson engine on a CPU machine, are reported as unavailable/skipped and do not fail).
@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
+
+from edge.cli import add_data_arguments, add_overrides, data_overrides
 
 TARGET_CHOICES = ("onnx", "cpu", "mobile", "jetson", "all")
 
@@ -31,13 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="trained checkpoint (default: the shipped student models/default/"
                              "ehanet_mbv2_celebamask_lfw_256.pt)")
     parser.add_argument("--config", type=Path, help="deploy config YAML (default: configs/deploy/default.yaml)")
-    parser.add_argument("--out", type=Path, help="bundle folder (default: the config's out_dir, bundles/)")
+    parser.add_argument("--out", type=Path, help="bundle folder (default: the config's out_dir, bundles/; "
+                                                 "the same as out_dir=DIR)")
     parser.add_argument("--precisions", type=_precisions, metavar="P[,P...]",
                         help="only these precisions (default: the config's list per target)")
     parser.add_argument("--bench-only", action="store_true",
                         help="validate and benchmark the bundles already in --out; build nothing")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="config overrides, e.g. validation_images=8 bench.runs=50 int8.source=nncf")
+    add_data_arguments(parser, "validate and calibrate on this dataset (default: the checkpoint's own data; "
+                               "sets data.format, data.root and data.schema)")
+    add_overrides(parser, "config overrides, e.g. validation_images=8 bench.runs=50 int8.source=nncf")
 
 
 def _checkpoint(args: argparse.Namespace) -> Path:
@@ -55,12 +59,12 @@ def _checkpoint(args: argparse.Namespace) -> Path:
     return DEFAULT_CHECKPOINT
 
 
-def _rebuild_command(args: argparse.Namespace, checkpoint: Path, out: Path) -> str:
+def _rebuild_command(args: argparse.Namespace, checkpoint: Path, out: Path, overrides: list[str]) -> str:
     """The deploy command (less target and precisions) that rebuilds a bundle, for its manifest."""
     words = ["edgeparse", "deploy", "--checkpoint", str(checkpoint), "--out", str(out)]
     if args.config:
         words += ["--config", str(args.config)]
-    return shlex.join(words + list(args.overrides))
+    return shlex.join(words + overrides)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,20 +76,24 @@ def run(args: argparse.Namespace) -> int:
         deploy,
         format_settings,
         format_validation_note,
+        locked_out_dir,
         plan_jobs,
         write_reports,
     )
 
-    cfg = load_deploy_config(args.config or DEFAULT_CONFIG, args.overrides)
+    overrides = data_overrides(args) + args.overrides
+    cfg = load_deploy_config(args.config or DEFAULT_CONFIG, overrides)
     out = args.out or Path(cfg.out_dir)
     targets = list_targets() if args.target == "all" else [args.target]
     jobs = plan_jobs(targets, cfg, args.precisions)
-    if args.bench_only:
-        result = bench_only(cfg, jobs, out, args.checkpoint, emit=print)
-    else:
-        checkpoint = _checkpoint(args)
-        result = deploy(checkpoint, cfg, jobs, out, _rebuild_command(args, checkpoint, out), emit=print)
-    paths = write_reports(result, out, command_block(args))
+    checkpoint = None if args.bench_only else _checkpoint(args)
+    with locked_out_dir(out, f"edgeparse deploy --target {args.target}{' --bench-only' * args.bench_only}"):
+        if checkpoint is None:
+            result = bench_only(cfg, jobs, out, args.checkpoint, emit=print)
+        else:
+            result = deploy(checkpoint, cfg, jobs, out, _rebuild_command(args, checkpoint, out, overrides),
+                            emit=print)
+        paths = write_reports(result, out, command_block(args))
     print()
     print(format_settings(result))
     print(format_table(result.rows, recommend=True))

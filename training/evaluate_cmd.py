@@ -5,6 +5,8 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
+from edge.cli import add_data_arguments, add_overrides, data_overrides
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
@@ -18,11 +20,11 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a .pt written by edgeparse train")
+    add_data_arguments(parser, "score on this dataset instead of the checkpoint recipe's; a dataset in a "
+                               "coarser schema is scored through the schema mapping, e.g. "
+                               "--data folder:../shared/data/lfw_parts --schema lfw_parts")
     parser.add_argument("--split", default="val", help="split to score (default: val)")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="data overrides on the checkpoint's recipe, e.g. data.format=lapa data.root=/data/LaPa; "
-                             "a dataset in a coarser schema is scored through the schema mapping, e.g. "
-                             "data.root=../shared/data/lfw_parts data.schema=lfw_parts")
+    add_overrides(parser, "overrides of the checkpoint's recipe, e.g. data.size=384")
     parser.add_argument("--json", metavar="PATH", help="also write the metrics as JSON")
     parser.add_argument("--tta-scales", metavar="S[,S...]", default="1",
                         help="test-time augmentation: average the model over these input scales, e.g. 0.75,1,1.25")
@@ -104,7 +106,8 @@ def parse_tta(scales: str, flip: bool) -> TtaCfg:
 
 def run(args: argparse.Namespace) -> int:
     tta = parse_tta(args.tta_scales, args.tta_flip)
-    summary, cfg, schema = evaluate_checkpoint(args.checkpoint, args.overrides, args.split, tta)
+    summary, cfg, schema = evaluate_checkpoint(args.checkpoint, data_overrides(args) + args.overrides, args.split,
+                                               tta)
     views = f", TTA over {tta.views} views (scales {','.join(map(str, tta.scales))}{', mirrored' if tta.flip else ''})" \
         if tta.enabled else ""
     print(f"{args.checkpoint} on {cfg.data.format}/{args.split} at {cfg.data.size}px{views}:")

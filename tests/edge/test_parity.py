@@ -123,13 +123,16 @@ def test_validate_command_exit_codes_and_reports(make_bundle, tiny, tmp_path, ca
     assert report["results"]["rows"][0]["status"] == "parity_failed"
     assert report["settings"]["runner"]["backend"] == "onnxruntime"
     assert "| earring |" in out_md.read_text() and out_png.read_bytes()[:4] == b"\x89PNG"
-    assert main(["validate", str(bad), "--max-class-delta-f1", "100", "--max-delta-miou", "100"]) == 0
+    assert main(["validate", str(bad), "max_class_delta_f1_pts=100", "max_delta_miou_pts=100"]) == 0
+    assert main(["validate", str(bad), "max_delta_miou=100"]) == 2
+    assert "unknown config key 'max_delta_miou'" in capsys.readouterr().err
 
 
 def test_validate_command_rejects_a_bad_data_spec(make_bundle, capsys):
     path = str(make_bundle())
-    assert main(["validate", path, "--data", "nocolon"]) == 2
-    assert "FORMAT:ROOT" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse's usage error, exit status 2
+        main(["validate", path, "--data", "nocolon"])
+    assert "expected FORMAT:PATH" in capsys.readouterr().err
     assert main(["validate", path, "--reference", path]) == 2
     assert "--reference is used only with --data" in capsys.readouterr().err
 

@@ -6,15 +6,14 @@ import json
 import pytest
 import torch
 
-from edge.cli import build_parser, main
+from edge.cli import main, parse_args
 
 
 def test_quantize_commands_are_registered():
-    parser = build_parser()
-    args = parser.parse_args(["quantize", "qat", "--checkpoint", "c.pt", "--out", "o", "qat.iters=2"])
-    assert args.overrides == ["qat.iters=2"] and args.eval_backend == "onnxruntime-qdq"
-    assert parser.parse_args(["quantize", "ptq", "--checkpoint", "c.pt", "--out", "o"])._run.__module__ \
-        == "quantize.ptq_cmd"
+    args = parse_args(["quantize", "qat", "c.pt", "qat.iters=2", "--out", "o", "--data", "lapa:/d"])
+    assert args.checkpoint == "c.pt" and args.overrides == ["qat.iters=2"]
+    assert args.eval_backend == "onnxruntime-qdq" and (args.data.format, str(args.data.root)) == ("lapa", "/d")
+    assert parse_args(["quantize", "ptq", "c.pt", "--out", "o"])._run.__module__ == "quantize.ptq_cmd"
 
 
 @pytest.mark.slow
@@ -36,7 +35,7 @@ def test_ptq_command_writes_checkpoint_onnx_and_summary(tmp_path, capsys):
                      "schema": schema.to_dict(), "config": to_dict(recipe), "state_dict": model.state_dict()},
                     tmp_path / "best.pt")
     out = tmp_path / "ptq"
-    code = main(["quantize", "ptq", "--checkpoint", str(tmp_path / "best.pt"), "--out", str(out),
+    code = main(["quantize", "ptq", str(tmp_path / "best.pt"), "--out", str(out),
                  "--also-score", "onnxruntime", "input_size=64", "calib_images=2", "val_images=2", "mixed_precision.enabled=false"])
     assert code == 0
     printed = capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""`edgeparse data check FORMAT ROOT`: read every sample of a dataset and report problems."""
+"""`edgeparse data check --data FORMAT:ROOT`: read every sample of a dataset and report problems."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.cli import add_data_arguments
 from edge.data import SPLITS, Sample, list_formats, open_dataset, scan
 from edge.data.readers import FOLDER_FORMAT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("format", metavar="FORMAT", help=f"dataset layout: {', '.join(list_formats())}")
-    parser.add_argument("root", metavar="ROOT", help="dataset folder")
-    parser.add_argument("--schema", help="label schema of a 'folder' dataset, e.g. celebamask_hq or lfw_parts")
+    add_data_arguments(parser, "the dataset to read", required=True, formats=", ".join(list_formats()))
     parser.add_argument(
         "--split",
         action="append",
@@ -65,8 +64,9 @@ def _splits_of(fmt: str, root: str) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    splits = args.split or _splits_of(args.format, args.root)
-    bad = sum(_check_split(args.format, args.root, split, args.skip_bad, args.schema) for split in splits)
+    fmt, root = args.data.format, str(args.data.root)
+    splits = args.split or _splits_of(fmt, root)
+    bad = sum(_check_split(fmt, root, split, args.skip_bad, args.schema) for split in splits)
     if bad:
         print(f"{bad} bad samples found")
     return 1 if bad else 0

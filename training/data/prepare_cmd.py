@@ -1,19 +1,20 @@
-"""`edgeparse data prepare DATASET SRC DST`: raw dataset -> prepared training layout."""
+"""`edgeparse data prepare --data KIND:SRC --out DST`: raw dataset -> prepared training layout."""
 
 from __future__ import annotations
 
 import argparse
 import os
 
+from edge.cli import parse_data_spec
 from training.data.prepare import prepare_dataset
 from training.data.prepare_sources import SOURCES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     names = ", ".join(n.replace("_", "-") for n in SOURCES)
-    parser.add_argument("dataset", metavar="DATASET", help=f"raw dataset kind: {names}")
-    parser.add_argument("src", metavar="SRC", help="folder of the raw dataset as downloaded")
-    parser.add_argument("dst", metavar="DST", help="output folder; re-running into it resumes")
+    parser.add_argument("--data", type=parse_data_spec, required=True, metavar="KIND:SRC",
+                        help=f"the raw dataset as downloaded: its kind ({names}) and folder")
+    parser.add_argument("--out", required=True, metavar="DST", help="output folder; re-running into it resumes")
     parser.add_argument(
         "--image-size",
         type=int,
@@ -36,9 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     report = prepare_dataset(
-        args.dataset,
-        args.src,
-        args.dst,
+        args.data.format,
+        args.data.root,
+        args.out,
         image_size=args.image_size,
         skip_bad=args.skip_bad,
         workers=args.workers,
@@ -53,5 +54,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipped {len(report.skipped)} bad samples:")
         for path, reason in report.skipped:
             print(f"  {path}: {reason}")
-    print(f"read it with format 'prepared': edgeparse data check prepared {report.dst}")
+    print(f"read it with format 'prepared': edgeparse data check --data prepared:{report.dst}")
     return 0

@@ -1,4 +1,4 @@
-"""``edgeparse data synth OUT``: write synthetic face-parsing samples to disk.
+"""``edgeparse data synth --out OUT``: write synthetic face-parsing samples to disk.
 
 Writes ``OUT/{i}.jpg`` (RGB image) and ``OUT/{i}.png`` (uint8 label ids of the chosen
 schema); ``--grid`` adds ``OUT/preview.png`` with each image beside its colourised label.
@@ -20,7 +20,7 @@ GRID_COLUMNS = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", type=Path, help="output folder (created if missing)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     parser.add_argument("--schema", default="lapa", help="label schema: celebamask_hq, lapa or helen")
     parser.add_argument("--count", type=int, default=16, help="number of samples")
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")

@@ -56,7 +56,7 @@ SYNTHETIC_LIMITS = """- Trained on **synthetic procedural faces only**: these nu
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="best.pt of a training run")
-    parser.add_argument("out_dir", help="folder for the released checkpoint and MODEL_CARD.md")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the released checkpoint and MODEL_CARD.md")
     parser.add_argument("--name", help="file stem (default: <model>_<data>_<schema>_<size>)")
     parser.add_argument("--observations", metavar="MD",
                         help="a Markdown file of failure cases seen on real photos, copied into the card's limits")
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     payload = load_checkpoint(args.checkpoint)
     cfg = from_dict(RecipeCfg, payload["config"])
     stem = args.name or f"{cfg.model.name}_{cfg.data.format}_{payload['schema']['name']}_{cfg.data.size}"
-    out_dir = Path(args.out_dir)
+    out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{stem}.pt"
     kept = ("model_name", "model_overrides", "num_classes", "schema", "config", "state_dict", "metrics")

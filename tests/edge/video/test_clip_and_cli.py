@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.cli import main
+from edge.cli import main, parse_args
 from edge.errors import BackendUnavailable, DataError
 from edge.video import blazeface, clip
 from edge.video.clip import SHOTS, Shot, View, clip_frames, make_demo_clip
-from edge.video.demo_cmd import flag_overrides
+from edge.video.demo_cmd import demo_config
 from edge.video.strip import strip_indices
 
 SMALL = (160, 120)
@@ -67,8 +67,8 @@ def test_full_clip_shows_the_faces_each_shot_promises():
 def test_demo_command_prints_speed_and_flicker_and_writes_video_strip_json(make_bundle, face_clip, tmp_path,
                                                                           capsys):
     out, strip, report = tmp_path / "out.mp4", tmp_path / "strip.png", tmp_path / "demo.json"
-    rc = main(["demo", str(make_bundle()), "--input", str(face_clip), "--output", str(out), "--strip", str(strip),
-               "--strip-frames", "3", "--json", str(report), "--contours", "--align", "--set", "model_runs=3"])
+    rc = main(["demo", str(make_bundle()), str(face_clip), "--out", str(out), "--strip", str(strip),
+               "--strip-frames", "3", "--json", str(report), "overlay.contours=true", "crop.align=true", "model_runs=3"])
     text = capsys.readouterr().out
     assert rc == 0, text
     assert "end-to-end" in text and "model-only" in text and "raw" in text and "smoothed" in text
@@ -87,8 +87,8 @@ def test_demo_command_reports_a_truncated_input_with_exit_1(make_bundle, face_cl
         writer.write(frame)
     writer.release()
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
-    rc = main(["demo", str(make_bundle()), "--input", str(cut), "--output", str(tmp_path / "o.mp4"), "--no-smooth",
-               "--set", "model_runs=2"])
+    rc = main(["demo", str(make_bundle()), str(cut), "--out", str(tmp_path / "o.mp4"), "smooth.enabled=false",
+               "model_runs=2"])
     text = capsys.readouterr().out
     assert rc == 1 and "stopped early" in text and "truncated" in text
     assert "smoothed" not in text.split("flicker")[1]
@@ -110,26 +110,26 @@ def test_demo_clip_command(tmp_path, capsys, monkeypatch):
         clip.photo_path("rocket")
     except DataError as exc:
         pytest.skip(str(exc))
-    assert main(["demo-clip", str(tmp_path / "clips" / "demo.mp4")]) == 0
+    assert main(["demo-clip", "--out", str(tmp_path / "clips" / "demo.mp4")]) == 0
     assert "6 frames" in capsys.readouterr().out
 
 
 def test_demo_command_needs_something_to_do(make_bundle, capsys):
-    assert main(["demo", str(make_bundle()), "--input", "0"]) == 2
+    assert main(["demo", str(make_bundle()), "0"]) == 2
     assert "nothing to do" in capsys.readouterr().err
 
 
-def test_flags_become_config_overrides():
-    import argparse
-
-    from edge.video import demo_cmd
-
-    parser = argparse.ArgumentParser()
-    demo_cmd.add_arguments(parser)
-    args = parser.parse_args(["b", "--input", "0", "--detect-every", "3", "--margin", "0.4", "--no-smooth",
-                              "--contours", "--alpha", "0.7"])
-    assert flag_overrides(args) == ["detect.every=3", "crop.margin=0.4", "overlay.alpha=0.7",
-                                    "overlay.contours=true", "smooth.enabled=false"]
+def test_overrides_and_old_flags_give_the_same_config(capsys):
+    """Config keys are key=value overrides; the demo's old flags are rewritten to them, with a note."""
+    new = parse_args(["demo", "b", "0", "detect.every=3", "crop.margin=0.4", "smooth.enabled=false",
+                      "overlay.contours=true", "--threads", "2", "overlay.alpha=0.7"])
+    old = parse_args(["demo", "b", "--input", "0", "--detect-every", "3", "--margin", "0.4", "--no-smooth",
+                      "--contours", "--threads", "2", "--set", "overlay.alpha=0.7"])
+    assert "--detect-every is deprecated; write detect.every=3" in capsys.readouterr().err
+    assert demo_config(new) == demo_config(old)
+    cfg = demo_config(new)
+    assert (cfg.detect.every, cfg.crop.margin, cfg.smooth.enabled, cfg.overlay.contours, cfg.threads,
+            cfg.overlay.alpha) == (3, 0.4, False, True, 2, 0.7)
 
 
 def test_strip_indices_spread_evenly():
@@ -144,7 +144,7 @@ def test_show_without_a_gui_build_is_a_clear_error(make_bundle, tiny_clip, capsy
         pytest.skip("this OpenCV build has a GUI")
     except cv2.error:
         pass
-    assert main(["demo", str(make_bundle()), "--input", str(tiny_clip.path), "--show"]) == 1
+    assert main(["demo", str(make_bundle()), str(tiny_clip.path), "--show"]) == 1
     assert "needs an OpenCV build with a GUI" in capsys.readouterr().err
 
 

@@ -321,13 +321,13 @@ def test_cli_prepare_then_check(celeba_src: Path, tmp_path: Path, capsys) -> Non
     (celeba_src / "CelebA-HQ-img" / "3.jpg").write_bytes(b"junk")
     assert (
         main(
-            ["data", "prepare", "celebamask-hq", str(celeba_src), dst, "--image-size", "32", "--workers", "1"]
+            ["data", "prepare", "--data", f"celebamask-hq:{celeba_src}", "--out", dst, "--image-size", "32", "--workers", "1"]
         )
         == 1
     )
     assert "CelebA-HQ-img/3.jpg: cannot decode" in capsys.readouterr().err
     assert (
-        main(["data", "prepare", "celebamask-hq", str(celeba_src), dst, "--image-size", "32", "--skip-bad"])
+        main(["data", "prepare", "--data", f"celebamask-hq:{celeba_src}", "--out", dst, "--image-size", "32", "--skip-bad"])
         == 0
     )
     out = capsys.readouterr().out
@@ -335,12 +335,12 @@ def test_cli_prepare_then_check(celeba_src: Path, tmp_path: Path, capsys) -> Non
         "train 3, val 3, test 1" in out and "skipped 1 bad samples" in out and "3.jpg: cannot decode" in out
     )
 
-    assert main(["data", "check", "prepared", dst]) == 0
+    assert main(["data", "check", "--data", f"prepared:{dst}"]) == 0
     out = capsys.readouterr().out
     assert "train: 3/3 samples read cleanly (schema celebamask_hq)" in out and "neck 1" in out
     Path(dst, "val_label", "0.png").write_bytes(b"junk")
-    assert main(["data", "check", "prepared", dst, "--split", "val", "--skip-bad"]) == 1
+    assert main(["data", "check", "--data", f"prepared:{dst}", "--split", "val", "--skip-bad"]) == 1
     assert "val_label/0.png: cannot decode" in capsys.readouterr().out
-    assert main(["data", "check", "prepared", dst, "--split", "val"]) == 1
+    assert main(["data", "check", "--data", f"prepared:{dst}", "--split", "val"]) == 1
     assert "val_label/0.png: cannot decode" in capsys.readouterr().err
-    assert main(["data", "check", "prepared", dst, "--split", "dev"]) == 2
+    assert main(["data", "check", "--data", f"prepared:{dst}", "--split", "dev"]) == 2

@@ -10,7 +10,7 @@ from training.data.synthetic import SyntheticFaces
 
 def test_synth_command_writes_images_labels_and_grid(tmp_path, capsys):
     out = tmp_path / "synth"
-    rc = main(["data", "synth", str(out), "--schema", "celebamask_hq", "--count", "3", "--size", "64",
+    rc = main(["data", "synth", "--out", str(out), "--schema", "celebamask_hq", "--count", "3", "--size", "64",
                "--seed", "2", "--grid"])
     assert rc == 0
     faces = SyntheticFaces("celebamask_hq", size=64, length=3, seed=2)
@@ -26,5 +26,5 @@ def test_synth_command_writes_images_labels_and_grid(tmp_path, capsys):
 
 
 def test_synth_command_rejects_a_zero_count(tmp_path, capsys):
-    assert main(["data", "synth", str(tmp_path), "--count", "0"]) == 2
+    assert main(["data", "synth", "--out", str(tmp_path), "--count", "0"]) == 2
     assert "--count" in capsys.readouterr().err

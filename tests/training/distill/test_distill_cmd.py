@@ -1,4 +1,4 @@
-"""``edgeparse distill``: a 64² smoke run, the teacher cache filled ahead and then read, clear errors."""
+"""``edgeparse train`` on a distillation recipe: a 64² smoke run, the teacher cache filled ahead and then read, clear errors."""
 import csv
 
 from edge.cli import main
@@ -6,7 +6,7 @@ from training.distill.teacher import TeacherEnsemble
 
 
 def _args(tmp_path, teacher, tiny, *extra):
-    return ["distill", "--config", "configs/distill/smoke_kd.yaml", *tiny, f"output_dir={tmp_path}",
+    return ["train", "--config", "configs/distill/smoke_kd.yaml", *tiny, f"output_dir={tmp_path}",
             f"distill.teachers=[{{checkpoint: '{teacher}'}}]", "data.synthetic_train=4", "train.batch_size=2",
             *extra]
 
@@ -31,8 +31,8 @@ def test_distill_trains_from_a_cache_filled_ahead(tmp_path, make_teacher, tiny_o
     assert float(rows[0]["total"]) > float(rows[0]["final"])
 
 
-def test_distill_needs_a_distill_section(capsys):
-    assert main(["distill", "--config", "configs/train/smoke.yaml"]) == 2
+def test_cache_only_needs_a_distill_section(capsys):
+    assert main(["train", "--config", "configs/train/smoke.yaml", "--cache-only"]) == 2
     assert "no `distill:` section" in capsys.readouterr().err
 
 

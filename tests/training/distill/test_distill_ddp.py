@@ -1,4 +1,4 @@
-"""``torchrun --nproc_per_node 2 -m edge.cli distill`` on CPU (gloo): the multi-GPU command, at 64²."""
+"""``torchrun --nproc_per_node 2 -m edge.cli train`` with a distillation recipe on CPU (gloo): the multi-GPU command, at 64²."""
 import os
 import subprocess
 import sys
@@ -16,7 +16,7 @@ def test_two_process_gloo_distillation_completes(tmp_path, make_teacher, tiny_ov
     teacher = make_teacher("ehanet_r18")
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "edge.cli", "distill", "--config", "configs/distill/smoke_kd.yaml", *tiny_overrides,
+        "-m", "edge.cli", "train", "--config", "configs/distill/smoke_kd.yaml", *tiny_overrides,
         f"output_dir={tmp_path}", "name=ddp", f"distill.teachers=[{{checkpoint: '{teacher}'}}]",
         "train.batch_size=2", f"distill.cache_dir={tmp_path / 'cache'}",
     ]

@@ -78,7 +78,7 @@ kd-ablation-real: setup
 	$(EDGEPARSE) train --config configs/train/real_teacher_384.yaml --resume
 	set -e; for s in $(real_kd_seeds); do \
 	    $(EDGEPARSE) train --config $(REAL_KD) train.seed=$$s distill=null name=real_nokd_$$s --resume; \
-	    $(EDGEPARSE) distill --config $(REAL_KD) train.seed=$$s name=real_kd_$$s --resume; \
+	    $(EDGEPARSE) train --config $(REAL_KD) train.seed=$$s name=real_kd_$$s --resume; \
 	done
 	$(PY) scripts/kd_ablation_report.py --teacher runs/real_teacher_384/best.pt --teacher-tta-flip \
 	    $(foreach s,$(real_kd_seeds),--pair $(s) runs/kd_real/real_nokd_$(s)/best.pt runs/kd_real/real_kd_$(s)/best.pt)

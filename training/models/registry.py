@@ -65,7 +65,8 @@ class Registry:
 
 _MODELS = Registry(
     "model",
-    ("training.models.ehanet", "training.models.teachers.bass", "training.models.teachers.agrnet"),
+    ("training.models.ehanet", "training.models.bisenet", "training.models.teachers.bass",
+     "training.models.teachers.agrnet"),
 )
 _BACKBONES = Registry(
     "backbone",

@@ -26,6 +26,18 @@ class SegOutputs:
     features: torch.Tensor  # penultimate features for distillation (EHANet q2), (N, F, h, w)
 
 
+def check_input_multiple(x: torch.Tensor, multiple: int) -> None:
+    """An (N, 3, H, W) batch whose H and W tile every stride-``multiple`` map exactly."""
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise InputError(f"expected an (N, 3, H, W) image batch, got shape {tuple(x.shape)}")
+    h, w = x.shape[-2:]
+    if h % multiple or w % multiple:
+        padded = (-(-h // multiple) * multiple, -(-w // multiple) * multiple)
+        raise InputError(
+            f"input size {h}x{w} is not a multiple of {multiple}; pad or resize it to {padded[0]}x{padded[1]}"
+        )
+
+
 class SegModel(nn.Module):
     """Wires a backbone, a neck and a head.
 
@@ -46,15 +58,7 @@ class SegModel(nn.Module):
         self.input_multiple = max(info["stride"] for info in backbone.feature_info)
 
     def check_input_shape(self, x: torch.Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise InputError(f"expected an (N, 3, H, W) image batch, got shape {tuple(x.shape)}")
-        h, w = x.shape[-2:]
-        m = self.input_multiple
-        if h % m or w % m:
-            padded = (-(-h // m) * m, -(-w // m) * m)
-            raise InputError(
-                f"input size {h}x{w} is not a multiple of {m}; pad or resize it to {padded[0]}x{padded[1]}"
-            )
+        check_input_multiple(x, self.input_multiple)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input_shape(x)

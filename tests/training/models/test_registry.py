@@ -11,7 +11,7 @@ from training.models import create_backbone, create_model, list_backbones, list_
 
 
 def test_list_models_has_every_variant_and_filters_with_wildcards():
-    assert list_models() == ["agrnet_r101", "agrnet_r18", "bass_r101", "bass_r18",
+    assert list_models() == ["agrnet_r101", "agrnet_r18", "bass_r101", "bass_r18", "bisenet_r18",
                              "ehanet_effl0", "ehanet_mbv2", "ehanet_r18", "ehanet_r34"]
     assert list_models("ehanet_r*") == ["ehanet_r18", "ehanet_r34"]
     assert list_models("nothing*") == []

@@ -32,6 +32,7 @@ import numpy as np
 
 from edge.config import from_dict, to_dict
 from edge.errors import BundleError, ConfigError
+from edge.formats import BackendName, InferencePrecision, Precision, Target
 from edge.io import atomic_write_text, file_sha256
 from edge.metrics import ConfusionMatrix
 from edge.preprocess import Normalization, argmax_labels
@@ -47,13 +48,6 @@ BEST_SUFFIX = "_best"  # bundles/<model>_<target>_best.json names the recommende
 MAX_REFERENCE_LOGITS = 4  # float16 logits of a few images keep bundles small
 GENERIC_HINT = "rebuild the bundle with the command that made it (or copy the whole folder again)"
 
-Target = Literal["onnx", "cpu", "mobile", "jetson"]
-BackendName = Literal["onnxruntime", "openvino", "litert", "tensorrt"]
-# The one list of bundle precisions (targets.formats.PRECISIONS is this tuple).
-Precision = Literal["fp32", "fp16", "bf16", "int8"]
-# The arithmetic precision a backend is told to run with and must report back (OpenVINO's
-# INFERENCE_PRECISION_HINT): without it OpenVINO runs bf16 on every CPU with native bf16.
-InferencePrecision = Literal["f32", "bf16"]
 Verdict = Literal["passed", "failed", "not_validated"]
 
 

@@ -5,9 +5,7 @@ import argparse
 import logging
 
 from edge.cli import add_data_arguments, add_overrides, data_overrides
-
-# Names only (the module is torch-free): quantize.evaluate.EVAL_BACKENDS must list the same.
-EVAL_BACKENDS = ("onnxruntime-qdq", "onnxruntime", "openvino")
+from quantize.config import EVAL_BACKENDS, EXACT_QDQ
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="QuantCfg YAML, e.g. configs/quantize/qat_default.yaml")
     parser.add_argument("--out", required=True, help="output folder (created; existing outputs are replaced)")
     add_data_arguments(parser, "calibrate and score on this dataset instead of the checkpoint recipe's")
-    parser.add_argument("--eval-backend", default="onnxruntime-qdq", choices=EVAL_BACKENDS,
+    parser.add_argument("--eval-backend", default=EXACT_QDQ, choices=EVAL_BACKENDS,
                         help="runtime scoring the QDQ ONNX for the table and the parity target: onnxruntime-qdq "
                              "= onnxruntime with exact QDQ arithmetic (default); onnxruntime/openvino = "
                              "their own fused int8 kernels")

@@ -7,8 +7,10 @@ from typing import Literal
 
 from edge.config import apply_overrides, check_input_size, from_dict, load_yaml
 from edge.errors import ConfigError
+from edge.formats import EXACT_QDQ, QuantizerFamily
 
-FAMILIES = ("tensorrt", "openvino", "litert")
+# Runners that score a QDQ ONNX: exact QDQ arithmetic (the default), or a runtime's own int8 kernels.
+EVAL_BACKENDS = (EXACT_QDQ, "onnxruntime", "openvino")
 OBSERVERS = ("minmax", "histogram", "percentile")
 
 
@@ -42,7 +44,7 @@ class MixedPrecisionCfg:
 
 @dataclass(frozen=True)
 class QuantCfg:
-    family: Literal["tensorrt", "openvino", "litert"] = "tensorrt"
+    family: QuantizerFamily = "tensorrt"
     method: Literal["ptq", "qat"] = "ptq"
     input_size: int = 256  # deployment resolution: calibrate, fine-tune, export and score here
     calib_images: int = 64  # PTQ calibration images (train split, no augmentation)

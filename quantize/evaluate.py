@@ -21,6 +21,7 @@ from edge.errors import DataError, UnknownNameError
 from edge.metrics import ConfusionMatrix
 from edge.preprocess import argmax_labels, normalize, resize_image, resize_label
 from edge.schemas import LabelSchema
+from quantize.config import EVAL_BACKENDS, EXACT_QDQ
 from training.data.torch_dataset import SampleSource
 
 
@@ -65,10 +66,6 @@ def score_torch(model: nn.Module, data: EvalSet) -> ConfusionMatrix:
     for image, label in tqdm(zip(data.images, data.labels), total=len(data), desc="score fp32", leave=False):
         matrix.update(label, argmax_labels(model(torch.from_numpy(image)).numpy())[0])
     return matrix
-
-
-EXACT_QDQ = "onnxruntime-qdq"  # edge.backends.ort.ExactQdqOrtRunner
-EVAL_BACKENDS = (EXACT_QDQ, "onnxruntime", "openvino")
 
 
 def score_onnx(path: str | Path, data: EvalSet, backend: str = EXACT_QDQ,

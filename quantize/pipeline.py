@@ -20,12 +20,12 @@ import torch
 
 from edge.config import apply_overrides, from_dict, save_config, to_dict
 from edge.errors import BackendUnavailable, CheckpointError, DataError, ExportError
+from edge.formats import QDQ_LINTED_FAMILIES
 from edge.io import json_safe
 from edge.metrics import ConfusionMatrix
 from quantize.checkpoint import save_quantized
-from quantize.config import QuantCfg
+from quantize.config import EXACT_QDQ, QuantCfg
 from quantize.evaluate import (
-    EXACT_QDQ,
     calibration_batches,
     compare,
     delta_miou_pts,
@@ -55,7 +55,6 @@ from training.distributed import DistInfo
 
 log = logging.getLogger(__name__)
 ONNX_NAME, CHECKPOINT_NAME, PTQ_BASELINE_NAME = "model_int8_qdq.onnx", "model_int8.pt", "ptq_int8_qdq.onnx"
-LINTED_FAMILIES = ("tensorrt", "openvino")  # LiteRT lowers from the torch graph, not from this ONNX
 _BACKEND_WORDS = {EXACT_QDQ: "onnxruntime with exact QDQ arithmetic"}
 
 
@@ -148,7 +147,7 @@ class QuantizeSession:
         shutil.copyfile(result.candidate.onnx_path, onnx_path)
         shutil.rmtree(self.candidate_dir, ignore_errors=True)
         lint = lint_qdq(onnx_path)
-        if self.cfg.family in LINTED_FAMILIES and not lint.ok:
+        if self.cfg.family in QDQ_LINTED_FAMILIES and not lint.ok:
             raise ExportError(f"{onnx_path} fails the TensorRT QDQ lint:\n{lint.format()}")
         comparison = compare(self.schema, rows)
         runtimes = self._other_runtimes(onnx_path, rows[-1][0])

@@ -53,7 +53,8 @@ from torchao.testing.pt2e._xnnpack_quantizer_utils import (
 )
 
 from edge.errors import ConfigError, UnknownNameError
-from quantize.config import FAMILIES, OBSERVERS
+from edge.formats import QUANTIZER_FAMILIES
+from quantize.config import OBSERVERS
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +123,8 @@ def _weight_spec(qat: bool, per_channel: bool, reduce_range: bool) -> Quantizati
 def build_quantization_config(family: str, qat: bool, observer: str = "histogram", per_channel: bool = True,
                               percentile: float = 99.99, reduce_weight_range: bool = False) -> EdgeQuantizationConfig:
     """The activation/weight specs of one family (bias stays float: TensorRT folds it itself)."""
-    if family not in FAMILIES:
-        raise UnknownNameError("target family", family, FAMILIES)
+    if family not in QUANTIZER_FAMILIES:
+        raise UnknownNameError("target family", family, QUANTIZER_FAMILIES)
     if observer not in OBSERVERS:
         raise UnknownNameError("observer", observer, OBSERVERS)
     act = _activation_spec(family, qat, observer, percentile)

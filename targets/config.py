@@ -20,13 +20,14 @@ validation set, in percentage points (ΔmIoU, worst-class ΔF1) and % (argmax ag
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Literal
 
-from edge.bundle import ParityThresholds, Precision
+from edge.bundle import ParityThresholds
 from edge.config import check_input_size, load_config
 from edge.errors import ConfigError, UnsupportedError
+from edge.formats import TARGETS, Precision
 from targets.formats import PRECISIONS, target_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -35,17 +36,11 @@ DEFAULT_CONFIG = REPO_ROOT / "configs" / "deploy" / "default.yaml"
 TRAIN_DEFAULT_COMMAND = "make default-student"
 
 
-@dataclass(frozen=True)
-class TargetPrecisions:
-    """Which precisions ``edgeparse deploy --target X`` builds by default."""
-
-    onnx: tuple[Precision, ...] = ("fp32",)
-    cpu: tuple[Precision, ...] = ("fp32", "fp16", "bf16", "int8")  # bf16: skipped on CPUs without it
-    mobile: tuple[Precision, ...] = ("fp32", "fp16", "int8")
-    jetson: tuple[Precision, ...] = ("fp16", "int8")
-
-    def of(self, target: str) -> tuple[str, ...]:
-        return getattr(self, target)
+# Which precisions ``edgeparse deploy --target X`` builds by default: one field per target of the format
+# table, every precision it has (cpu bf16 is skipped at run time on CPUs without native bf16).
+TargetPrecisions = make_dataclass(
+    "TargetPrecisions", [(t, tuple[Precision, ...], field(default=target_spec(t).precisions)) for t in TARGETS],
+    frozen=True, namespace={"of": lambda self, target: getattr(self, target)})
 
 
 @dataclass(frozen=True)
@@ -140,7 +135,7 @@ class DeployCfg:
             raise ConfigError("int8.fallback_max_float_layers must be >= 0 (0 turns the fallback off)")
         if self.bench.runs < 1 or self.bench.warmup < 0 or self.bench.threads < 1:
             raise ConfigError("bench needs runs >= 1, warmup >= 0 and threads >= 1")
-        for target in ("onnx", "cpu", "mobile", "jetson"):
+        for target in TARGETS:
             unsupported = set(self.precisions.of(target)) - set(target_spec(target).precisions)
             if unsupported:
                 raise UnsupportedError(f"precisions.{target}: {sorted(unsupported)} not supported; "

@@ -13,8 +13,9 @@ import shlex
 from pathlib import Path
 
 from edge.cli import add_data_arguments, add_overrides, data_overrides
+from edge.formats import TARGETS
 
-TARGET_CHOICES = ("onnx", "cpu", "mobile", "jetson", "all")
+TARGET_CHOICES = (*TARGETS, "all")
 
 
 def _precisions(text: str) -> list[str]:

@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from edge.formats import INT8, quantizer_family
 from edge.io import json_safe
 from targets.base import LowerRequest
 from targets.config import DeployCfg
@@ -34,14 +35,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FAMILY = {"cpu": "openvino", "mobile": "litert", "jetson": "tensorrt"}  # the quantizer each target's int8 matches
 Rankings = dict[str, list["LayerSensitivity"]]  # family -> layers, most sensitive first
 SENSITIVITY_IMAGES = 4  # calibration images the one-layer-at-a-time probe runs on
 
 
 def max_float_layers(cfg: DeployCfg, target: str, precision: str) -> int:
     """The fallback's bound for a job: 0 (no fallback) unless it is an int8 job of a quantizing target."""
-    return cfg.int8.fallback_max_float_layers if precision == "int8" and target in FAMILY else 0
+    return cfg.int8.fallback_max_float_layers if precision == INT8 and quantizer_family(target) else 0
 
 
 def search(attempt: Callable[[tuple[str, ...]], bool], rank: Callable[[], Sequence[str]], cfg: DeployCfg,
@@ -64,7 +64,7 @@ def rank_layers(request: LowerRequest, rankings: Rankings, probe_images: Sequenc
     the target keeps float anyway (``kept_float``) are no candidates."""
     from targets import load_target
 
-    family = FAMILY[request.target]
+    family = quantizer_family(request.target)
     if family not in rankings:
         rankings[family] = _sensitivity(request, family, probe_images)
     kept = set(load_target(request.target).kept_float(request))
@@ -96,7 +96,7 @@ def manifest_entry(rankings: Rankings, target: str, float_layers: tuple[str, ...
     """``quantization.fallback`` of a fallback bundle's manifest: the layers and their sensitivity."""
     if not float_layers:
         return {}
-    scores = {row.layer: row.sqnr_db for row in rankings.get(FAMILY[target], [])}
+    scores = {row.layer: row.sqnr_db for row in rankings.get(quantizer_family(target), [])}
     sqnr = json_safe({layer: round(scores.get(layer, math.nan), 2) for layer in float_layers})
     return {"fallback": {"layers": list(float_layers), "logits_sqnr_db_int8": sqnr,
                          "why": "the full int8 build failed its per-class parity gate; these layers, the most "

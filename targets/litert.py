@@ -44,7 +44,7 @@ from edge.io import file_sha256
 from targets.base import Lowered, LowerRequest, package_version
 from targets.export import CNN_OPS, GraphRules
 from targets.float_layers import closest
-from targets.formats import require_precision, target_spec
+from targets.formats import find_format, require_precision, target_spec
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +82,8 @@ def lower(request: LowerRequest) -> Lowered:
             _require_full_integer(path, census)
         check_xnnpack(path)
         quantization["tensor_dtypes"] = census
-    notes = {"fp32": "FP32 .tflite, NCHW I/O", "fp16": "FP16 weights, FP32 I/O and activations on CPU",
-             "int8": "full integer, int8 I/O; runs on builtin kernels and XNNPACK"}[request.precision]
     return Lowered([path], backend_version=package_version("ai-edge-litert"), quantization=quantization,
-                   notes=notes)
+                   notes=find_format(SPEC.name, request.precision).how)
 
 
 def _example(request: LowerRequest) -> torch.Tensor:

@@ -42,7 +42,7 @@ from targets.float_layers import (
     onnx_nodes_for,
     openvino_names,
 )
-from targets.formats import require_precision, target_spec
+from targets.formats import find_format, require_precision, target_spec
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +69,9 @@ def lower(request: LowerRequest) -> Lowered:
         model = _convert(ov, request.onnx_path)
     xml = request.artifact(SPEC.suffix)
     ov.save_model(model, str(xml), compress_to_fp16=request.precision == "fp16")
-    notes = {"fp32": "FP32 IR, f32 arithmetic",
-             "fp16": "FP16-compressed weights, decompressed at load; f32 arithmetic on every CPU",
-             "bf16": "FP32 IR, bf16 arithmetic (needs a CPU with AVX512-BF16 or AMX)",
-             "int8": f"INT8 IR from {quantization.get('method', '')}; float layers in f32"}[request.precision]
+    notes = find_format(SPEC.name, request.precision).how
+    if "method" in quantization:
+        notes += f" (this one: {quantization['method']})"
     return Lowered([xml, xml.with_suffix(".bin")], backend_version=ov.get_version(), quantization=quantization,
                    notes=notes)
 

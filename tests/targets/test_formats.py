@@ -8,7 +8,13 @@ import pytest
 from edge.config import load_config
 from edge.errors import ConfigError, UnknownNameError, UnsupportedError
 from targets import TARGET_MODULES, load_target
-from targets.config import DEFAULT_CONFIG, DeployCfg, PrecisionThresholds, load_deploy_config
+from targets.config import (
+    DEFAULT_CONFIG,
+    DeployCfg,
+    PrecisionThresholds,
+    TargetPrecisions,
+    load_deploy_config,
+)
 from targets.formats import PRECISIONS, export_formats, find_format, list_targets, target_spec
 from targets.pipeline import Job, plan_jobs
 
@@ -29,6 +35,19 @@ def test_target_module_spec_is_its_rows_of_the_table(target):
 def test_every_precision_of_the_table_is_in_the_vocabulary_and_has_parity_limits():
     assert {f.precision for f in export_formats()} <= set(PRECISIONS)
     assert [f.name for f in dataclasses.fields(PrecisionThresholds)] == list(PRECISIONS)
+
+
+def test_every_backend_and_host_check_of_the_table_has_a_runner():
+    from edge.backends import BACKENDS
+
+    assert {f.backend for f in export_formats()} | {f.host_check for f in export_formats() if f.host_check} \
+        <= set(BACKENDS)
+
+
+def test_deploy_defaults_build_every_precision_of_each_target():
+    assert [f.name for f in dataclasses.fields(TargetPrecisions)] == list_targets()
+    for target in list_targets():
+        assert DeployCfg().precisions.of(target) == target_spec(target).precisions
 
 
 def test_every_row_pins_an_inference_precision_its_backend_can_apply():

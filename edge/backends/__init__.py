@@ -93,18 +93,32 @@ def runner_class(backend: str) -> type[BaseRunner]:
 
 
 def open_runner(bundle: Bundle | str | Path, threads: int | None = None, mode: str = "latency",
-                profiling: bool = False) -> BaseRunner:
+                profiling: bool = False, *, backend: str | None = None, model: Path | None = None) -> BaseRunner:
     """An inactive runner for a bundle's model; use it as ``with open_runner(b) as runner:``.
 
-    The runner pins the manifest's ``inference_precision`` and refuses to run at another one;
-    ``profiling`` turns on the backend's per-layer counters (``runner.profile``)."""
+    A bundle is a segmentation model: one input and one (1, C, H, W) logits output at the input size,
+    C the schema's classes; the runner checks both. It pins the manifest's ``inference_precision``
+    and refuses to run at another one; ``profiling`` turns on the backend's per-layer counters
+    (``runner.profile``). ``backend`` and ``model`` run another file of the bundle on another backend
+    under the same contract (the host-side check of a jetson bundle); no precision is pinned then."""
     if not isinstance(bundle, Bundle):
         bundle = load_bundle(bundle)
-    manifest = bundle.manifest
-    tensor = TensorSpec(manifest.input.name, tuple(manifest.input.shape), manifest.input.dtype)
-    return runner_class(manifest.backend)(bundle.model_path, tensor, threads=threads, mode=mode,
-                                          inference_precision=manifest.inference_precision, profiling=profiling)
+    m = bundle.manifest
+    inputs, outputs = segmentation_io(m.input.name, m.input.size, bundle.schema.num_classes, m.output.name,
+                                      batch=m.input.shape[0])
+    precision = m.inference_precision if backend is None else None
+    return runner_class(backend or m.backend)(model or bundle.model_path, inputs, threads=threads, mode=mode,
+                                              inference_precision=precision, profiling=profiling, outputs=outputs)
+
+
+def segmentation_io(input_name: str, size: tuple[int, int], num_classes: int, output_name: str = "logits",
+                    batch: int = 1) -> tuple[TensorSpec, tuple[TensorSpec]]:
+    """The tensors of a face-parsing model: a (batch, 3, H, W) float32 image and (batch, C, H, W)
+    logits at the input size (the export contract), as ``inputs`` and ``outputs`` of a runner."""
+    height, width = size
+    return (TensorSpec(input_name, (batch, 3, height, width)),
+            (TensorSpec(output_name, (batch, num_classes, height, width)),))
 
 
 __all__ = ["BACKENDS", "MODES", "BackendEntry", "BaseRunner", "Runner", "TensorSpec", "import_library",
-           "list_backends", "open_runner", "opt_out_of_telemetry", "runner_class"]
+           "list_backends", "open_runner", "opt_out_of_telemetry", "runner_class", "segmentation_io"]

@@ -1,9 +1,10 @@
 """LiteRT (ex TensorFlow Lite) via ``ai_edge_litert.interpreter.Interpreter``.
 
-``.tflite`` files differ in two ways the caller must not see: I/O may be NCHW (litert-torch
-keeps PyTorch's layout) or NHWC (most TF-converted models), and full-integer models take
-and return int8/uint8 tensors. This runner reads both from the tensor details, so ``infer``
-always takes NCHW float32 and returns NCHW float32 logits.
+``.tflite`` files differ in three ways the caller must not see: I/O may be NCHW (litert-torch
+keeps PyTorch's layout) or NHWC (most TF-converted models: the runner's binding transposes a
+tensor declared NCHW), full-integer models take and return int8/uint8 tensors (quantized and
+dequantized here from the tensor details, so callers feed and read float32), and converters
+rename a sole input or output (``serving_default_args_0``).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edge.backends import import_library
-from edge.backends.base import BaseRunner
+from edge.backends.base import BaseRunner, TensorSpec
 from edge.errors import BundleError
 
 _QUANTIZED = (np.int8, np.uint8, np.int16)
@@ -29,19 +30,11 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
-def is_nhwc(shape: tuple[int, ...], size: tuple[int, int]) -> bool:
-    """True when a 4-D tensor of spatial ``size`` is laid out NHWC (NCHW wins a tie)."""
-    if tuple(shape[2:4]) == size:
-        return False
-    if tuple(shape[1:3]) == size:
-        return True
-    raise BundleError(f"tensor shape {list(shape)} matches neither NCHW nor NHWC at {size[0]}x{size[1]}")
-
-
 class LiteRtRunner(BaseRunner):
     """``threads`` sets the interpreter's ``num_threads`` (XNNPACK uses the same pool)."""
 
     backend = "litert"
+    renames_tensors = True
     no_profiler = ("LiteRT's Python Interpreter has no op profiler API (its benchmark_model tool has: "
                    "--enable_op_profiling=true); profile the same model's cpu or onnx bundle here")
 
@@ -53,47 +46,48 @@ class LiteRtRunner(BaseRunner):
             self._interpreter.allocate_tensors()
         except (RuntimeError, ValueError) as exc:
             raise BundleError(f"{self.model_path}: LiteRT cannot load the model: {exc}") from exc
-        inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise BundleError(f"{self.model_path.name}: expected one input and one output, "
-                              f"got {len(inputs)} and {len(outputs)}")
-        self._input, self._output = inputs[0], outputs[0]
-        size = tuple(self.input_spec.shape[2:4])
-        self._input_nhwc = is_nhwc(tuple(self._input["shape"]), size)
-        self._output_nhwc = is_nhwc(tuple(self._output["shape"]), size)
-        n, c, h, w = self.input_spec.shape
-        expected = (n, h, w, c) if self._input_nhwc else (n, c, h, w)
-        if tuple(self._input["shape"]) != expected:
-            raise BundleError(f"{self.model_path.name}: input shape {list(self._input['shape'])} "
-                              f"does not match {list(expected)}")
-        for detail in (self._input, self._output):
+        self._details = {d["name"]: d for d in
+                         (*self._interpreter.get_input_details(), *self._interpreter.get_output_details())}
+        for detail in self._details.values():
             if detail["dtype"] in _QUANTIZED and detail["quantization"][0] == 0:
                 raise BundleError(f"{self.model_path.name}: tensor {detail['name']!r} is "
                                   f"{np.dtype(detail['dtype']).name} without a quantization scale")
 
-    def _infer_impl(self, x: np.ndarray) -> np.ndarray:
-        if self._input_nhwc:
-            x = x.transpose(0, 2, 3, 1)
-        dtype = self._input["dtype"]
-        if dtype in _QUANTIZED:
-            scale, zero_point = self._input["quantization"]
-            x = quantize(x, scale, zero_point, dtype)
-        self._interpreter.set_tensor(self._input["index"], np.ascontiguousarray(x, dtype=dtype))
+    def _model_inputs_impl(self) -> list[TensorSpec]:
+        return [self._spec(d) for d in self._interpreter.get_input_details()]
+
+    def _model_outputs_impl(self) -> list[TensorSpec]:
+        return [self._spec(d) for d in self._interpreter.get_output_details()]
+
+    @staticmethod
+    def _spec(detail: dict[str, Any]) -> TensorSpec:
+        dtype = "float32" if detail["dtype"] in _QUANTIZED else np.dtype(detail["dtype"]).name
+        return TensorSpec(detail["name"], tuple(int(d) for d in detail["shape"]), dtype)
+
+    def _run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for name, x in feeds.items():
+            detail = self._details[name]
+            if detail["dtype"] in _QUANTIZED:
+                x = quantize(x, *detail["quantization"], detail["dtype"])
+            self._interpreter.set_tensor(detail["index"], np.ascontiguousarray(x, dtype=detail["dtype"]))
         self._interpreter.invoke()
-        out = self._interpreter.get_tensor(self._output["index"])  # a copy, safe to keep
-        if self._output["dtype"] in _QUANTIZED:
-            out = dequantize(out, *self._output["quantization"])
-        return out.transpose(0, 3, 1, 2) if self._output_nhwc else out
+        outputs = {}
+        for binding in self._outputs:
+            detail = self._details[binding.model]
+            out = self._interpreter.get_tensor(detail["index"])  # a copy, safe to keep
+            outputs[binding.model] = dequantize(out, *detail["quantization"]) if detail["dtype"] in _QUANTIZED \
+                else out
+        return outputs
 
     def _deactivate_impl(self) -> None:
-        del self._interpreter
+        del self._interpreter, self._details
 
     def _settings_impl(self) -> dict[str, Any]:
         return {
             "backend_version": self._version,
             "device": "CPU",
             "num_threads": self.threads,
-            "input_layout": "NHWC" if self._input_nhwc else "NCHW",
-            "input_dtype": np.dtype(self._input["dtype"]).name,
-            "output_dtype": np.dtype(self._output["dtype"]).name,
+            # the file's own dtypes: int8/uint8 tensors are (de)quantized to float32 here
+            "tensor_dtypes": {b.model: np.dtype(self._details[b.model]["dtype"]).name
+                              for b in (*self._inputs, *self._outputs)},
         }

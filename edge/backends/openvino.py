@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from edge.backends import import_library
-from edge.backends.base import BaseRunner
+from edge.backends.base import BaseRunner, TensorSpec
 from edge.errors import BundleError, UnsupportedError
 from edge.profile import LayerTime, conv_macs
 
@@ -61,7 +61,6 @@ class OpenVinoRunner(BaseRunner):
             self._compiled = self._core.compile_model(model, self.device, config)
         except RuntimeError as exc:  # OpenVINO reports every load/compile failure as RuntimeError
             raise BundleError(f"{self.model_path}: OpenVINO cannot load the model: {exc}") from exc
-        self._check_io()
         self._request = self._compiled.create_infer_request()
         self._layer_macs = layer_macs(model) if self.profiling else {}
         self._layer_samples: dict[str, list[float]] = {}
@@ -75,26 +74,36 @@ class OpenVinoRunner(BaseRunner):
                                    f"OPTIMIZATION_CAPABILITIES [{capabilities}] lack "
                                    f"{_CAPABILITY[precision]} (AVX512-BF16 or AMX)")
 
-    def _check_io(self) -> None:
-        inputs, outputs = self._compiled.inputs, self._compiled.outputs
-        names = [sorted(port.get_names()) for port in inputs]
-        if len(inputs) != 1 or self.input_spec.name not in inputs[0].get_names():
-            raise BundleError(f"{self.model_path.name}: expected one input {self.input_spec.name!r}, "
-                              f"the model has {names}")
-        if len(outputs) != 1:
-            raise BundleError(f"{self.model_path.name}: expected one logits output, got {len(outputs)}")
+    def _model_inputs_impl(self) -> list[TensorSpec]:
+        self._in_ports = self._named_ports(self._compiled.inputs, self._declared_inputs)
+        return [_spec(name, port) for name, port in self._in_ports.items()]
 
-    def _infer_impl(self, x: np.ndarray) -> np.ndarray:
-        result = self._request.infer({0: x})
-        return np.array(result[0], copy=True)  # the request reuses its output buffer
+    def _model_outputs_impl(self) -> list[TensorSpec]:
+        self._out_ports = self._named_ports(self._compiled.outputs, self._declared_outputs)
+        return [_spec(name, port) for name, port in self._out_ports.items()]
 
-    def _run_async_impl(self, x: np.ndarray, count: int) -> list[float]:
+    @staticmethod
+    def _named_ports(ports: Any, declared: tuple[TensorSpec, ...] | None) -> dict[str, Any]:
+        """Each port under the declared name it carries (a port has a set of names), else its any-name."""
+        wanted = [d.name for d in declared or ()]
+        return {next((n for n in wanted if n in port.get_names()), port.get_any_name()): port for port in ports}
+
+    def _requests(self, feeds: dict[str, np.ndarray]) -> dict[Any, np.ndarray]:
+        return {self._in_ports[name]: x for name, x in feeds.items()}
+
+    def _run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        result = self._request.infer(self._requests(feeds))
+        # copies: the request reuses its output buffers
+        return {b.model: np.array(result[self._out_ports[b.model]], copy=True) for b in self._outputs}
+
+    def _run_async_impl(self, feeds: dict[str, np.ndarray], count: int) -> list[float]:
         jobs = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         queue = self._ov.AsyncInferQueue(self._compiled, jobs)
         latencies_ms: list[float] = []
         queue.set_callback(lambda request, _: latencies_ms.append(float(request.latency)))
+        requests = self._requests(feeds)
         for _ in range(count):
-            queue.start_async({0: x})
+            queue.start_async(requests)
         queue.wait_all()
         return latencies_ms
 
@@ -112,6 +121,7 @@ class OpenVinoRunner(BaseRunner):
 
     def _deactivate_impl(self) -> None:
         del self._request, self._compiled, self._core
+        self._in_ports, self._out_ports = {}, {}
 
     def _settings_impl(self) -> dict[str, Any]:
         applied = {name.lower(): _plain(self._compiled.get_property(name)) for name in _APPLIED_PROPERTIES}
@@ -145,6 +155,11 @@ def layer_macs(model: Any) -> dict[str, int]:
             per_output = int(np.prod(weights[1:] if kind == "Convolution" else weights[2:]))
         macs[op.get_friendly_name()] = conv_macs(output, per_output)
     return macs
+
+
+def _spec(name: str, port: Any) -> TensorSpec:
+    shape = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
+    return TensorSpec(name, shape, np.dtype(port.get_element_type().to_dtype()).name)
 
 
 def _plain(value: Any) -> Any:

@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 
 from edge.backends import import_library
-from edge.backends.base import BaseRunner
+from edge.backends.base import BaseRunner, TensorSpec
 from edge.errors import BundleError, UnsupportedError
 from edge.profile import LayerTime, conv_macs
 
+_ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
+              "tensor(int8)": "int8", "tensor(int32)": "int32", "tensor(int64)": "int64"}
 # Kernels whose second input is a convolution weight [O, I/groups, kh, kw] (NCHWc keeps that order).
 _CONV_KERNELS = ("Conv", "FusedConv", "QLinearConv", "ConvInteger")
 
@@ -54,20 +56,16 @@ class OrtRunner(BaseRunner):
                                                  providers=["CPUExecutionProvider"])
         except _load_errors(ort) as exc:
             raise BundleError(f"{self.model_path}: onnxruntime cannot load the model: {exc}") from exc
-        self._input_name, self._output_name = self._io_names()
 
-    def _io_names(self) -> tuple[str, str]:
-        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        if len(inputs) != 1 or inputs[0].name != self.input_spec.name:
-            raise BundleError(f"{self.model_path.name}: expected one input {self.input_spec.name!r}, "
-                              f"the model has {[i.name for i in inputs]}")
-        if len(outputs) != 1:
-            raise BundleError(f"{self.model_path.name}: expected one logits output, "
-                              f"the model has {[o.name for o in outputs]}")
-        return inputs[0].name, outputs[0].name
+    def _model_inputs_impl(self) -> list[TensorSpec]:
+        return [_spec(i) for i in self._session.get_inputs()]
 
-    def _infer_impl(self, x: np.ndarray) -> np.ndarray:
-        return self._session.run([self._output_name], {self._input_name: x})[0]
+    def _model_outputs_impl(self) -> list[TensorSpec]:
+        return [_spec(o) for o in self._session.get_outputs()]
+
+    def _run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        names = [b.model for b in self._outputs]
+        return dict(zip(names, self._session.run(names, feeds)))
 
     def _profile_layers(self, runs: int) -> list[LayerTime]:
         if not hasattr(self, "_profile_dir"):
@@ -95,6 +93,14 @@ class OrtRunner(BaseRunner):
             "inter_op_num_threads": options.inter_op_num_threads,
             "graph_optimization": self.graph_optimization,
         }
+
+
+def _spec(node: Any) -> TensorSpec:
+    """An onnxruntime NodeArg ("tensor(float)", symbolic dims as strings) as a TensorSpec."""
+    dtype = _ORT_TYPES.get(node.type)
+    if dtype is None:
+        raise BundleError(f"tensor {node.name!r} has type {node.type}, which edgeparse does not feed or read")
+    return TensorSpec(node.name, tuple(d if isinstance(d, int) else None for d in node.shape), dtype)
 
 
 def kernel_times(trace: list[dict[str, Any]], runs: int) -> list[LayerTime]:

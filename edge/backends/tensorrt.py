@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from edge.backends import import_library
-from edge.backends.base import BaseRunner
+from edge.backends.base import BaseRunner, TensorSpec
 from edge.errors import BackendUnavailable, BundleError
 
 
@@ -46,9 +46,7 @@ class TensorRtRunner(BaseRunner):
                               f"(built for another TensorRT version or GPU?); rebuild it on this device")
         self._context = self._engine.create_execution_context()
         self._stream = self._cuda(self._cudart.cudaStreamCreate())
-        self._input_name, self._output_name = self._io_names()
-        self._context.set_input_shape(self._input_name, tuple(self.input_spec.shape))
-        self._buffers = {name: self._allocate(name) for name in (self._input_name, self._output_name)}
+        self._buffers: dict[str, tuple[np.ndarray, int]] = {}
 
     def _cuda(self, result: tuple) -> Any:
         """cuda-python returns (error, value...); turn an error code into an exception."""
@@ -57,15 +55,27 @@ class TensorRtRunner(BaseRunner):
             raise BackendUnavailable(f"CUDA call failed with {error!r}; is the GPU driver loaded?")
         return values[0] if len(values) == 1 else None
 
-    def _io_names(self) -> tuple[str, str]:
+    def _tensors(self, inputs: bool) -> list[TensorSpec]:
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
-        is_input = {n: self._engine.get_tensor_mode(n) == self._trt.TensorIOMode.INPUT for n in names}
-        inputs = [n for n in names if is_input[n]]
-        outputs = [n for n in names if not is_input[n]]
-        if inputs != [self.input_spec.name] or len(outputs) != 1:
-            raise BundleError(f"{self.model_path.name}: expected input {self.input_spec.name!r} and one "
-                              f"output, the engine has inputs {inputs} and outputs {outputs}")
-        return inputs[0], outputs[0]
+        mode = self._trt.TensorIOMode.INPUT
+        # An fp16-I/O engine takes and gives half tensors; the runner converts, callers see float32.
+        return [TensorSpec(n, tuple(d if d >= 0 else None for d in self._engine.get_tensor_shape(n)), "float32")
+                for n in names if (self._engine.get_tensor_mode(n) == mode) == inputs]
+
+    def _model_inputs_impl(self) -> list[TensorSpec]:
+        return self._tensors(inputs=True)
+
+    def _model_outputs_impl(self) -> list[TensorSpec]:
+        return self._tensors(inputs=False)
+
+    def _bind(self) -> None:
+        """After the names are bound: fix the input shapes and allocate every I/O buffer once."""
+        super()._bind()
+        for binding in self._inputs:
+            shape = binding.caller.shape if binding.transpose is None else \
+                tuple(binding.caller.shape[i] for i in binding.transpose)
+            self._context.set_input_shape(binding.model, shape)
+        self._buffers = {b.model: self._allocate(b.model) for b in (*self._inputs, *self._outputs)}
 
     def _allocate(self, name: str) -> tuple[np.ndarray, int]:
         """A host array and a device buffer of the same size, bound to tensor ``name``."""
@@ -75,19 +85,21 @@ class TensorRtRunner(BaseRunner):
         self._context.set_tensor_address(name, int(device))
         return host, int(device)
 
-    def _infer_impl(self, x: np.ndarray) -> np.ndarray:
+    def _run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         cudart = self._cudart
-        host_in, dev_in = self._buffers[self._input_name]
-        host_out, dev_out = self._buffers[self._output_name]
-        np.copyto(host_in, x, casting="same_kind")  # an fp16-I/O engine takes half inputs
-        self._cuda(cudart.cudaMemcpyAsync(dev_in, host_in.ctypes.data, host_in.nbytes,
-                                          cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, self._stream))
+        for name, x in feeds.items():
+            host, device = self._buffers[name]
+            np.copyto(host, x, casting="same_kind")  # an fp16-I/O engine takes half inputs
+            self._cuda(cudart.cudaMemcpyAsync(device, host.ctypes.data, host.nbytes,
+                                              cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, self._stream))
         if not self._context.execute_async_v3(int(self._stream)):
             raise BundleError(f"{self.model_path.name}: TensorRT execution failed (see the TensorRT log)")
-        self._cuda(cudart.cudaMemcpyAsync(host_out.ctypes.data, dev_out, host_out.nbytes,
-                                          cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, self._stream))
+        for binding in self._outputs:
+            host, device = self._buffers[binding.model]
+            self._cuda(cudart.cudaMemcpyAsync(host.ctypes.data, device, host.nbytes,
+                                              cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, self._stream))
         self._cuda(cudart.cudaStreamSynchronize(self._stream))
-        return host_out.astype(np.float32, copy=True)
+        return {b.model: self._buffers[b.model][0].astype(np.float32, copy=True) for b in self._outputs}
 
     def _deactivate_impl(self) -> None:
         for _, device in self._buffers.values():
@@ -99,4 +111,4 @@ class TensorRtRunner(BaseRunner):
         props = self._cuda(self._cudart.cudaGetDeviceProperties(self._cuda(self._cudart.cudaGetDevice())))
         name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
         return {"backend_version": self._trt.__version__, "device": "GPU", "device_name": name.strip("\x00"),
-                "input_dtype": self._buffers[self._input_name][0].dtype.name}
+                "tensor_dtypes": {name: host.dtype.name for name, (host, _) in self._buffers.items()}}

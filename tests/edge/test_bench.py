@@ -24,9 +24,16 @@ class CountingRunner(BaseRunner):
     def _activate_impl(self) -> None:
         self.calls = 0
 
-    def _infer_impl(self, x: np.ndarray) -> np.ndarray:
+    def _model_inputs_impl(self) -> list[TensorSpec]:
+        return [TensorSpec("input", (1, 3, 8, 8))]
+
+    def _model_outputs_impl(self) -> list[TensorSpec]:
+        return [TensorSpec("scores", (1, 2, 8, 8))]
+
+    def _run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.calls += 1
-        return np.concatenate([x[:, :1], -x[:, :1]], axis=1)
+        x = feeds["input"]
+        return {"scores": np.concatenate([x[:, :1], -x[:, :1]], axis=1)}
 
     def _deactivate_impl(self) -> None:
         pass

@@ -1,4 +1,5 @@
-"""LiteRT runner: NHWC and int8 I/O (hand-built .tflite, fast) and litert-torch's NCHW output (slow)."""
+"""LiteRT runner: NHWC and int8 I/O (hand-built .tflite, fast), litert-torch's NCHW output (slow), and a
+model with two named outputs (the shipped BlazeFace detector)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,10 +12,10 @@ flatbuffers = pytest.importorskip("flatbuffers")
 
 from ai_edge_litert import schema_py_generated as tfl
 
-from edge.backends import open_runner
-from edge.backends.litert import dequantize, is_nhwc, quantize
+from edge.backends import TensorSpec, open_runner, runner_class
+from edge.backends.litert import dequantize, quantize
 from edge.bundle import load_bundle
-from edge.errors import BundleError
+from edge.errors import BundleError, InputError, UnsupportedError
 from edge.parity import validate_bundle
 from edge.preprocess import normalize
 
@@ -105,7 +106,7 @@ def tflite_files(tiny, tmp_path_factory):
 def test_nhwc_float_model_matches_onnx_and_passes_parity(make_bundle, tflite_files):
     bundle = load_bundle(make_bundle(tflite_files["fp32"], backend="litert", target="mobile"))
     with open_runner(bundle, threads=1) as runner:
-        assert runner.applied_settings()["input_layout"] == "NHWC"
+        assert runner.applied_settings()["transposed_tensors"] == ["input", "logits"]  # NHWC in the file
         result = validate_bundle(bundle, runner)
     assert result.passed and result.agreement_pct == 100.0
     assert result.max_abs_logit_delta < 0.02  # float16-stored reference logits
@@ -117,7 +118,7 @@ def test_int8_io_is_quantized_and_dequantized(make_bundle, tiny, tflite_files):
     with open_runner(bundle, threads=1) as runner:
         settings = runner.applied_settings()
         out = np.concatenate([runner.infer(normalize(im, tiny.norm)[None]) for im in tiny.images])
-    assert (settings["input_dtype"], settings["output_dtype"]) == ("int8", "int8")
+    assert settings["tensor_dtypes"] == {"x": "int8", "logits": "int8"}
     assert out.dtype == np.float32 and out.shape == tiny.reference_logits.shape
     step = _affine(*OUTPUT_RANGE)[0]
     error = np.abs(out - tiny.reference_logits)
@@ -133,10 +134,31 @@ def test_quantize_round_trip_and_clipping():
     assert quantize(np.array([-5.0]), 0.1, 10, np.uint8).tolist() == [0]
 
 
-def test_layout_detection():
-    assert not is_nhwc((1, 3, 32, 32), (32, 32)) and is_nhwc((1, 32, 32, 3), (32, 32))
-    with pytest.raises(BundleError, match="neither NCHW nor NHWC"):
-        is_nhwc((1, 3, 16, 16), (32, 32))
+def test_a_tensor_in_neither_the_declared_layout_nor_nhwc_is_refused(tiny, tflite_files):
+    runner = runner_class("litert")(tflite_files["fp32"], TensorSpec("input", (1, 3, 16, 16)))
+    with pytest.raises(BundleError, match="not the declared float32\\[1, 3, 16, 16\\] nor its NHWC layout"):
+        runner.activate()
+    assert not runner.is_active
+
+
+def test_a_model_with_two_named_outputs_runs_through_the_registry():
+    """BlazeFace: one NHWC input, outputs read by name in the caller's order; a declared shape is checked."""
+    from edge.video.blazeface import INPUT_SIZE, find_model
+
+    x = np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), np.float32)
+    outputs = (TensorSpec("classificators", (1, 896, 1)), TensorSpec("regressors", (1, 896, 16)))
+    with runner_class("litert")(find_model(), threads=1, outputs=outputs) as runner:
+        assert runner.input_spec == TensorSpec("input", (1, INPUT_SIZE, INPUT_SIZE, 3))
+        assert runner.output_names == ("classificators", "regressors")
+        result = runner.run({"input": x})
+        assert [a.shape for a in result.values()] == [(1, 896, 1), (1, 896, 16)]
+        with pytest.raises(UnsupportedError, match="not one: use run"):
+            runner.infer(x)
+        with pytest.raises(InputError, match="expected inputs \\['input'\\], got \\['image'\\]"):
+            runner.run({"image": x})
+    wrong = runner_class("litert")(find_model(), threads=1, outputs=(TensorSpec("regressors", (1, 896, 4)),))
+    with pytest.raises(BundleError, match="output 'regressors' is float32\\[1, 896, 16\\] in the model, not the"):
+        wrong.activate()
 
 
 @pytest.fixture(scope="session")
@@ -166,6 +188,6 @@ def litert_torch_file(tiny, tmp_path_factory):
 def test_litert_torch_nchw_model_passes_parity(make_bundle, litert_torch_file):
     bundle = load_bundle(make_bundle(litert_torch_file, backend="litert", target="mobile"))
     with open_runner(bundle, threads=1) as runner:
-        assert runner.applied_settings()["input_layout"] == "NCHW"
+        assert runner.applied_settings()["transposed_tensors"] == []
         result = validate_bundle(bundle, runner)
     assert result.passed and result.agreement_pct == 100.0

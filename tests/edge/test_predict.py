@@ -75,6 +75,16 @@ def test_a_clean_run_exits_0_without_json_and_takes_globs(make_bundle, photos, t
                                                      "c_overlay.png"]
 
 
+def test_demo_config_overrides_reach_the_images(make_bundle, photos, tmp_path):
+    """key=value overrides (anywhere on the line) set the overlay: no colour and no legend leave the photo."""
+    out = tmp_path / "out"
+    assert main(["predict", str(make_bundle()), "overlay.alpha=0", str(photos / "c.png"), "--out", str(out),
+                 "--whole", "--threads", "1", "overlay.legend=false"]) == 0
+    overlay = np.asarray(Image.open(out / "c_overlay.png"))
+    np.testing.assert_array_equal(overlay, np.asarray(Image.open(photos / "c.png")))
+    assert main(["predict", str(make_bundle()), str(photos / "c.png"), "--out", str(out), "overlay.alpah=0"]) == 2
+
+
 def test_out_must_not_be_an_input_folder_and_inputs_are_never_overwritten(make_bundle, photos, capsys):
     bundle = str(make_bundle())
     before = {p.name: p.read_bytes() for p in photos.iterdir()}

@@ -192,6 +192,58 @@ def _frozen(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """A candidate against a reference, both scored against the same labels: scores in %, and every
+    delta is candidate − reference in percentage points (negative: the candidate is worse).
+
+    A class is ``evaluated`` when the labels or either prediction hold it. A side that neither sees
+    nor predicts an evaluated class scores 100 on it (it got nothing wrong), so a class only the other
+    side predicts shows as that side's loss. Classes not evaluated are NaN in every array."""
+
+    reference_miou: float
+    candidate_miou: float
+    evaluated: np.ndarray  # bool per class
+    reference_f1: np.ndarray
+    candidate_f1: np.ndarray
+    reference_iou: np.ndarray
+    candidate_iou: np.ndarray
+
+    @property
+    def delta_miou_pts(self) -> float:
+        return self.candidate_miou - self.reference_miou
+
+    @property
+    def delta_f1_pts(self) -> np.ndarray:
+        return self.candidate_f1 - self.reference_f1
+
+    @property
+    def delta_iou_pts(self) -> np.ndarray:
+        return self.candidate_iou - self.reference_iou
+
+    @property
+    def worst_class(self) -> int | None:
+        """The evaluated class with the most negative ΔF1 (None when no class is evaluated)."""
+        delta = self.delta_f1_pts
+        return int(np.nanargmin(delta)) if self.evaluated.any() else None
+
+
+def compare_matrices(reference: ConfusionMatrix, candidate: ConfusionMatrix) -> Comparison:
+    """The one comparator of two predictions of the same images (``edgeparse quantize``, ``validate``,
+    ``deploy`` and the mixed-precision search all use it): see ``Comparison`` for the conventions."""
+    if not np.array_equal(reference.gt_counts, candidate.gt_counts):
+        raise InputError("the reference and the candidate were scored against different labels "
+                         f"({int(reference.gt_counts.sum())} vs {int(candidate.gt_counts.sum())} pixels)")
+    evaluated = (reference.gt_counts + reference.pred_counts + candidate.pred_counts) > 0
+
+    def scores(per_class: np.ndarray) -> np.ndarray:
+        return _frozen(np.where(evaluated, np.where(np.isnan(per_class), 100.0, 100.0 * per_class), np.nan))
+
+    return Comparison(100.0 * reference.miou(), 100.0 * candidate.miou(), _frozen(evaluated),
+                      scores(reference.per_class_f1()), scores(candidate.per_class_f1()),
+                      scores(reference.per_class_iou()), scores(candidate.per_class_iou()))
+
+
 def _pct(value: float) -> str:
     return f"{'-':>6}" if math.isnan(value) else f"{100 * value:6.2f}"
 

@@ -32,7 +32,7 @@ from edge.bundle import Bundle, ParityRecord, ParityThresholds, load_bundle, sea
 from edge.data import FaceParsingReader, Sample
 from edge.errors import BundleError, ConfigError, ParityError
 from edge.io import json_safe
-from edge.metrics import ConfusionMatrix
+from edge.metrics import Comparison, ConfusionMatrix, compare_matrices
 from edge.preprocess import argmax_labels, labels_to_size, normalize, preprocess, resize_label
 from edge.schemas import remap_labels
 
@@ -202,21 +202,17 @@ def _labels_at(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return labels_to_size(argmax_labels(logits)[0], tuple(size))
 
 
-def _class_rows(bundle: Bundle, tally: _Tally, max_drop_pts: float) -> tuple[ClassParity, ...]:
+def _class_rows(bundle: Bundle, tally: _Tally, scores: Comparison, max_drop_pts: float) -> tuple[ClassParity, ...]:
     ref, cand = tally.reference, tally.candidate
-    gt = cand.gt_counts
-    ref_f1, cand_f1 = _scores(ref.per_class_f1()), _scores(cand.per_class_f1())
-    ref_iou, cand_iou = _scores(ref.per_class_iou()), _scores(cand.per_class_iou())
+    delta_f1, delta_iou = scores.delta_f1_pts, scores.delta_iou_pts
     rows = []
     for c, name in enumerate(bundle.schema.class_names):
-        absent = gt[c] + ref.pred_counts[c] + cand.pred_counts[c] == 0
-        delta_f1 = math.nan if absent else cand_f1[c] - ref_f1[c]
-        status = NOT_APPLICABLE if absent else (PASS if delta_f1 >= -max_drop_pts else FAIL)
+        status = PASS if delta_f1[c] >= -max_drop_pts else FAIL
         rows.append(ClassParity(
-            c, name, int(gt[c]), int(ref.pred_counts[c]), int(cand.pred_counts[c]),
-            math.nan if absent else ref_f1[c], math.nan if absent else cand_f1[c], delta_f1,
-            math.nan if absent else ref_iou[c], math.nan if absent else cand_iou[c],
-            math.nan if absent else cand_iou[c] - ref_iou[c], status,
+            c, name, int(cand.gt_counts[c]), int(ref.pred_counts[c]), int(cand.pred_counts[c]),
+            float(scores.reference_f1[c]), float(scores.candidate_f1[c]), float(delta_f1[c]),
+            float(scores.reference_iou[c]), float(scores.candidate_iou[c]), float(delta_iou[c]),
+            status if scores.evaluated[c] else NOT_APPLICABLE,
         ))
     if not tally.ground_truth:  # the reference is the basis: its 100s and pixel counts are not GT
         rows = [replace(r, gt_pixels=0, reference_f1=math.nan, reference_iou=math.nan,
@@ -224,17 +220,11 @@ def _class_rows(bundle: Bundle, tally: _Tally, max_drop_pts: float) -> tuple[Cla
     return tuple(rows)
 
 
-def _scores(per_class: np.ndarray) -> np.ndarray:
-    """Scores in %. A class this side neither finds in GT nor predicts (0/0) is perfect for
-    it (100) when the class is evaluated because the other side predicted it."""
-    return np.where(np.isnan(per_class), 100.0, 100.0 * per_class)
-
-
 def _summarize(bundle: Bundle, source: str, logit_note: str, tally: _Tally,
                thresholds: ParityThresholds) -> ParityResult:
-    classes = _class_rows(bundle, tally, thresholds.max_class_delta_f1_pts)
-    ref_miou, cand_miou = 100 * tally.reference.miou(), 100 * tally.candidate.miou()
-    delta = cand_miou - ref_miou
+    scores = compare_matrices(tally.reference, tally.candidate)
+    classes = _class_rows(bundle, tally, scores, thresholds.max_class_delta_f1_pts)
+    ref_miou, cand_miou, delta = scores.reference_miou, scores.candidate_miou, scores.delta_miou_pts
     agreement = 100.0 * tally.agree / max(tally.total, 1)
     worst = worst_class(classes)
     gt = tally.ground_truth

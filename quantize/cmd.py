@@ -49,7 +49,7 @@ def run_method(args: argparse.Namespace, method: str) -> int:
     print(report.text)
     if not report.met_target:
         raise ParityError(
-            f"INT8 misses the parity target: ΔmIoU {report.delta_miou_pts:.2f} > {report.target_pts} pts even with "
+            f"INT8 misses the parity target: ΔmIoU {report.delta_miou_pts:+.2f} < −{report.target_pts} pts even with "
             f"{len(report.float_layers)} float layer(s); outputs kept in {args.out}. Try `quantize qat`, more "
             "calibration images or a larger mixed_precision.max_float_layers")
     return 0

@@ -37,7 +37,7 @@ class MixedPrecisionCfg:
     """Keep the most sensitive layers in float when the INT8 graph misses the parity target."""
 
     enabled: bool = True
-    max_delta_miou_pts: float = 0.5  # parity target: FP32 mIoU - INT8 mIoU, percentage points
+    max_delta_miou_pts: float = 0.5  # parity target: INT8 − FP32 mIoU >= −this, percentage points
     max_float_layers: int = 4  # the search never keeps more than this many layers float
     sensitivity_images: int = 4  # calibration images used to rank layers by SQNR
 
@@ -53,7 +53,7 @@ class QuantCfg:
     percentile: float = 99.99  # two-sided coverage kept by the ``percentile`` observer
     per_channel: bool = True  # per-output-channel symmetric weights (TensorRT explicit quantization)
     # 7-bit weights [-63, 63]: for x86 CPUs without VNNI, whose int8 kernels saturate on full-range
-    # weights (onnxruntime there: PTQ ΔmIoU 2.18 -> 0.55 pts); TensorRT and VNNI CPUs need no reduction.
+    # weights (onnxruntime there: PTQ ΔmIoU −2.18 -> −0.55 pts); TensorRT and VNNI CPUs need no reduction.
     reduce_weight_range: bool = False
     float_layers: tuple[str, ...] = ()  # module paths or graph node names kept float on purpose
     val_images: int | None = None  # images scored for the summary and the parity target (None: whole split)

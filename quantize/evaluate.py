@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from edge.backends import TensorSpec, runner_class
 from edge.errors import DataError, UnknownNameError
-from edge.metrics import ConfusionMatrix
+from edge.metrics import ConfusionMatrix, compare_matrices
 from edge.preprocess import argmax_labels, normalize, resize_image, resize_label
 from edge.schemas import LabelSchema
 from quantize.config import EVAL_BACKENDS, EXACT_QDQ
@@ -86,17 +86,14 @@ def score_onnx(path: str | Path, data: EvalSet, backend: str = EXACT_QDQ,
     return matrix
 
 
-def delta_miou_pts(reference: ConfusionMatrix, candidate: ConfusionMatrix) -> float:
-    """FP32 mIoU minus INT8 mIoU, in percentage points (positive = INT8 is worse)."""
-    return 100.0 * (reference.miou() - candidate.miou())
-
-
 @dataclass(frozen=True)
 class ComparisonRow:
+    """One row of the quantize table; deltas are row − reference (``edge.metrics.compare_matrices``)."""
+
     name: str
     miou: float  # %
-    delta_miou_pts: float  # row - reference
-    per_class_f1: tuple[float, ...]  # %, NaN where undefined
+    delta_miou_pts: float
+    per_class_f1: tuple[float, ...]  # %, NaN for a class neither the labels nor either prediction hold
     delta_f1_pts: tuple[float, ...]
     worst_class: str
     worst_delta_f1_pts: float
@@ -105,16 +102,14 @@ class ComparisonRow:
 def compare(schema: LabelSchema, rows: Sequence[tuple[str, ConfusionMatrix]]) -> list[ComparisonRow]:
     """mIoU and per-class F1 of each row with deltas against the first row (the FP32 reference)."""
     reference = rows[0][1]
-    ref_f1 = 100.0 * reference.per_class_f1()
     out = []
     for name, matrix in rows:
-        f1 = 100.0 * matrix.per_class_f1()
-        delta = f1 - ref_f1
-        finite = [i for i in range(len(delta)) if not math.isnan(delta[i])]
-        worst = min(finite, key=lambda i: delta[i]) if finite else 0
-        out.append(ComparisonRow(name, 100.0 * matrix.miou(), -delta_miou_pts(reference, matrix),
-                                 tuple(map(float, f1)), tuple(map(float, delta)), schema.class_names[worst],
-                                 float(delta[worst]) if finite else math.nan))
+        scores = compare_matrices(reference, matrix)
+        worst = scores.worst_class
+        out.append(ComparisonRow(name, scores.candidate_miou, scores.delta_miou_pts,
+                                 tuple(map(float, scores.candidate_f1)), tuple(map(float, scores.delta_f1_pts)),
+                                 schema.class_names[worst] if worst is not None else "-",
+                                 float(scores.delta_f1_pts[worst]) if worst is not None else math.nan))
     return out
 
 
@@ -123,7 +118,7 @@ def _cell(value: float, width: int = 7) -> str:
 
 
 def format_comparison(schema: LabelSchema, rows: Sequence[ComparisonRow]) -> str:
-    """Per-class F1 (%) per row with Δ vs the first row, then mIoU and the worst per-class ΔF1."""
+    """Per-class F1 (%) per row with Δ (row − first row, points), then mIoU and the worst per-class ΔF1."""
     width = max(len("class"), *(len(n) for n in schema.class_names), len("worst ΔF1"))
     header = f"{'class':<{width}}  " + "  ".join(
         f"{r.name:>16}" if i == 0 else f"{r.name:>16} {'Δ':>7}" for i, r in enumerate(rows))

@@ -22,13 +22,12 @@ from edge.config import apply_overrides, from_dict, save_config, to_dict
 from edge.errors import BackendUnavailable, CheckpointError, DataError, ExportError
 from edge.formats import QDQ_LINTED_FAMILIES
 from edge.io import json_safe
-from edge.metrics import ConfusionMatrix
+from edge.metrics import ConfusionMatrix, compare_matrices
 from quantize.checkpoint import save_quantized
 from quantize.config import EXACT_QDQ, QuantCfg
 from quantize.evaluate import (
     calibration_batches,
     compare,
-    delta_miou_pts,
     format_comparison,
     format_deltas,
     load_eval_set,
@@ -68,7 +67,7 @@ class Candidate:
 @dataclasses.dataclass(frozen=True)
 class QuantizeReport:
     text: str  # comparison table, sensitivity, mixed-precision attempts, lint, written files
-    delta_miou_pts: float  # FP32 - chosen INT8, percentage points (measured on the QDQ ONNX)
+    delta_miou_pts: float  # chosen INT8 − FP32, percentage points (negative: worse; measured on the QDQ ONNX)
     target_pts: float
     met_target: bool  # True when the target is met or the parity search is disabled
     float_layers: tuple[str, ...]
@@ -126,7 +125,7 @@ class QuantizeSession:
         return Candidate(quantized, path, score_onnx(path, self.eval_set, self.eval_backend, self.threads))
 
     def delta(self, candidate: Candidate) -> float:
-        return delta_miou_pts(self.reference, candidate.matrix)
+        return compare_matrices(self.reference, candidate.matrix).delta_miou_pts
 
     def rank_layers(self) -> list[str]:
         self.sensitivity = layer_sensitivity(self.model, self.calib, self.cfg)
@@ -204,7 +203,7 @@ class QuantizeSession:
         if self.sensitivity:
             parts += ["layer sensitivity (one layer in int8 at a time, lowest SQNR first):",
                       format_sensitivity(self.sensitivity), ""]
-        tried = ", ".join(f"{len(a.float_layers)} float → Δ{a.delta_miou_pts:.2f}" for a in result.attempts)
+        tried = ", ".join(f"{len(a.float_layers)} float → ΔmIoU {a.delta_miou_pts:+.2f}" for a in result.attempts)
         parts += [f"mixed precision: {tried}; float layers kept: {list(result.float_layers) or 'none'}", lint,
                   f"wrote {ONNX_NAME}, {CHECKPOINT_NAME}, quant_config.yaml, summary.json"]
         return "\n".join(parts)

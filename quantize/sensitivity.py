@@ -127,7 +127,7 @@ def format_sensitivity(rows: Sequence[LayerSensitivity], top: int | None = 15) -
 @dataclass
 class Attempt:
     float_layers: tuple[str, ...]
-    delta_miou_pts: float  # FP32 mIoU - INT8 mIoU, percentage points
+    delta_miou_pts: float  # INT8 − FP32 mIoU, percentage points (edge.metrics.compare_matrices; negative: worse)
 
 
 @dataclass
@@ -178,9 +178,10 @@ def search_float_layers(attempt_fn: Callable[[tuple[str, ...]], bool], rank_fn: 
 def auto_mixed_precision(quantize_fn: Callable[[tuple[str, ...]], T], delta_fn: Callable[[T], float],
                          rank_fn: Callable[[], Sequence[str]], max_delta_miou_pts: float,
                          max_float_layers: int) -> MixedPrecisionResult[T]:
-    """Quantize fully; while ΔmIoU misses ``max_delta_miou_pts``, keep the k most sensitive layers float.
+    """Quantize fully; while ΔmIoU falls below −``max_delta_miou_pts``, keep the k most sensitive layers float.
 
-    ``quantize_fn(float_layers)`` builds a candidate, ``delta_fn`` scores it (FP32 − INT8 mIoU pts),
+    ``quantize_fn(float_layers)`` builds a candidate, ``delta_fn`` scores it (INT8 − FP32 mIoU pts, so a
+    drop is negative),
     ``rank_fn()`` (called only if the full INT8 graph misses) lists layers, most sensitive first.
     Stops at the first k meeting the target, else returns the best attempt (``met_target`` False).
     """
@@ -192,10 +193,11 @@ def auto_mixed_precision(quantize_fn: Callable[[tuple[str, ...]], T], delta_fn: 
         candidate = quantize_fn(layers)
         delta = delta_fn(candidate)
         attempts.append(Attempt(layers, delta))
-        log.info("mixed precision: %d float layer(s) -> ΔmIoU %.2f pts", len(layers), delta)
-        if best is None or delta < best.delta_miou_pts:
-            best = MixedPrecisionResult(candidate, layers, delta, delta <= max_delta_miou_pts)
-        return delta <= max_delta_miou_pts
+        log.info("mixed precision: %d float layer(s) -> ΔmIoU %+.2f pts", len(layers), delta)
+        met = delta >= -max_delta_miou_pts
+        if best is None or delta > best.delta_miou_pts:
+            best = MixedPrecisionResult(candidate, layers, delta, met)
+        return met
 
     search_float_layers(attempt, rank_fn, max_float_layers)
     assert best is not None  # float_layer_counts always yields k = 0

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edge.errors import ConfigError, InputError
-from edge.metrics import BoundaryF1, ConfusionMatrix
+from edge.metrics import BoundaryF1, ConfusionMatrix, compare_matrices
 from edge.schemas import get_schema
 
 
@@ -242,3 +242,31 @@ def test_boundary_f1_checks_inputs():
         BoundaryF1(3).update(_stripes(3), _stripes(3).astype(np.int64) * 5)
     with pytest.raises(ConfigError):
         BoundaryF1(3, tolerance_px=-1)
+
+
+def _matrix(gt: list[int], pred: list[int], num_classes: int = 4) -> ConfusionMatrix:
+    cm = ConfusionMatrix(num_classes)
+    cm.update(np.array(gt, np.uint8), np.array(pred, np.int64))
+    return cm
+
+
+def test_the_comparator_reports_candidate_minus_reference():
+    """One sign everywhere: a worse candidate has negative deltas (quantize, parity and the search share it)."""
+    gt = [0, 0, 1, 1, 2, 2]
+    reference = _matrix(gt, gt)  # perfect
+    candidate = _matrix(gt, [0, 0, 1, 0, 2, 3])  # loses a class-1 pixel, predicts class 3 that nothing holds
+    scores = compare_matrices(reference, candidate)
+    assert scores.reference_miou == 100.0 and scores.delta_miou_pts < 0
+    assert scores.delta_miou_pts == pytest.approx(scores.candidate_miou - 100.0)
+    np.testing.assert_array_equal(scores.evaluated, [True, True, True, True])
+    # class 3: the reference neither sees nor predicts it (100), the candidate's false positives score 0
+    assert scores.reference_f1[3] == 100.0 and scores.candidate_f1[3] == 0.0 and scores.delta_f1_pts[3] == -100.0
+    assert scores.worst_class == 3 and scores.delta_f1_pts[1] == pytest.approx(100 * 2 / 3 - 100)
+
+
+def test_a_class_nobody_holds_is_not_compared_and_the_same_labels_are_required():
+    scores = compare_matrices(_matrix([0, 1], [0, 1]), _matrix([0, 1], [0, 1]))
+    assert scores.evaluated.tolist() == [True, True, False, False] and math.isnan(scores.delta_f1_pts[2])
+    assert scores.delta_miou_pts == 0.0 and scores.worst_class in (0, 1)
+    with pytest.raises(InputError, match="different labels"):
+        compare_matrices(_matrix([0, 1], [0, 1]), _matrix([0, 0], [0, 1]))

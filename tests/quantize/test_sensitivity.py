@@ -75,18 +75,18 @@ def _search(deltas: dict[int, float], target: float, max_layers: int):
 
 
 def test_search_stops_at_the_first_k_meeting_the_target_and_records_the_float_layers():
-    result, calls = _search({0: 3.0, 1: 1.0, 2: 0.4, 4: 0.1}, target=0.5, max_layers=4)
+    result, calls = _search({0: -3.0, 1: -1.0, 2: -0.4, 4: -0.1}, target=0.5, max_layers=4)
     assert result.met_target and result.float_layers == ("a", "b") and result.candidate == "candidate-2"
     assert [a.float_layers for a in result.attempts] == [(), ("a",), ("a", "b")]
     assert calls["quantize"] == [(), ("a",), ("a", "b")]
 
 
 def test_search_skips_ranking_when_full_int8_meets_the_target():
-    result, calls = _search({0: 0.2}, target=0.5, max_layers=4)
+    result, calls = _search({0: -0.2}, target=0.5, max_layers=4)
     assert result.met_target and result.float_layers == () and calls["rank"] == 0
 
 
 def test_search_returns_the_best_attempt_when_the_target_is_never_met():
-    result, calls = _search({0: 3.0, 1: 2.0, 2: 2.5}, target=0.5, max_layers=2)
-    assert not result.met_target and result.float_layers == ("a",) and result.delta_miou_pts == 2.0
+    result, calls = _search({0: -3.0, 1: -2.0, 2: -2.5}, target=0.5, max_layers=2)
+    assert not result.met_target and result.float_layers == ("a",) and result.delta_miou_pts == -2.0
     assert len(result.attempts) == 3 and len(calls["quantize"]) == 3

@@ -60,6 +60,10 @@ class ParityError(EdgeparseError):
     """A deployed model missed the agreed parity tolerance."""
 
 
+class InUseError(EdgeparseError):
+    """A folder is being written by another edgeparse process (its lock is held)."""
+
+
 class InputError(EdgeparseError):
     """An image, video or array given to the runtime is unusable."""
 

@@ -2,8 +2,11 @@
 
 For every job: check the graph for the target, lower, ``write_bundle``, ``load_bundle`` (checksums),
 ``open_runner``, ``validate_bundle`` on the bundle's own validation set, ``benchmark``, one row; the
-verdict is sealed into the bundle (``parity.json``). An int8 bundle that fails its per-class gate is
-rebuilt with its most sensitive layers float (``targets.fallback``); the first passing variant is kept
+verdict is sealed into the bundle (``parity.json``). Each bundle is built, checked and sealed in a hidden
+staging folder and then swapped in (``edge.io.replace_dir``), so an interrupted run (Ctrl-C, ``kill -9``,
+a full disk) leaves the previous bundle as it was; the next run removes what it left (``clean_leftovers``),
+and a lock on the output folder keeps two runs from writing into it at once (``locked_out_dir``).
+An int8 bundle that fails its per-class gate is rebuilt with its most sensitive layers float (``targets.fallback``); the first passing variant is kept
 and every attempt is a row. At the end each target's fastest passing bundle is recommended (★, and a
 ``<model>_<target>_best.json`` pointer).
 A job that cannot be built or run here becomes a row with a status and a reason
@@ -18,7 +21,8 @@ import functools
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,8 @@ from edge.backends import TensorSpec, open_runner, runner_class
 from edge.bench import BenchResult, benchmark, host_info
 from edge.bundle import (
     MANIFEST_FILE,
+    PARITY_FILE,
+    VALIDATION_FILE,
     BestPointer,
     Bundle,
     ValidationSource,
@@ -38,7 +44,7 @@ from edge.bundle import (
 )
 from edge.config import save_config, to_dict
 from edge.errors import BackendUnavailable, BundleError, ConfigError, ExportError, UnsupportedError
-from edge.io import file_sha256
+from edge.io import TEMP_MARK, clean_leftovers, exclusive_lock, file_sha256, replace_dir, temp_path_for
 from edge.parity import ParityResult, record_parity, validate_bundle
 from edge.preprocess import Normalization, normalize, resize_image
 from edge.report import (
@@ -299,7 +305,9 @@ def _prepare(checkpoint: Path, cfg: DeployCfg, out_dir: Path, work_dir: Path, re
     return build, details
 
 
-def _build_job(build: _Build, job: Job, stages: Stages, float_layers: tuple[str, ...] = ()) -> Outcome:
+def _build_job(build: _Build, job: Job, stages: Stages, staged: Path,
+               float_layers: tuple[str, ...] = ()) -> Outcome:
+    """Lower ``job`` and write its bundle into the staging folder ``staged``, then check it there."""
     end = stages.index + 3
     stages(f"{job.label}: {job.format.how}" if not float_layers else
            f"{job.label}: mixed-precision fallback, float: {', '.join(float_layers)}")
@@ -312,12 +320,12 @@ def _build_job(build: _Build, job: Job, stages: Stages, float_layers: tuple[str,
     try:
         from targets.export import check_target_graph
 
+        _check_replaceable(bundle_dir)
         check_target_graph(build.onnx_path, job.target, module.GRAPH_RULES)
         lowered = module.lower(_request(build, job, float_layers))
         quantization = {**lowered.quantization, **fallback.manifest_entry(build.ranking, job.target, float_layers)}
-        _clear_bundle_dir(bundle_dir)
         write_bundle(
-            bundle_dir, name=bundle_dir.name, target=job.target, backend=job.format.backend,
+            staged, name=bundle_dir.name, target=job.target, backend=job.format.backend,
             precision=job.precision, schema=build.schema, normalization=Normalization(),
             source_checkpoint=build.checkpoint, artifacts=lowered.artifacts, validation=build.validation,
             validation_source=build.validation_source,
@@ -333,7 +341,7 @@ def _build_job(build: _Build, job: Job, stages: Stages, float_layers: tuple[str,
         log.error("%s: %s", job.label, exc)
         stages.skip_to(end)
         return _status_row(job, "export_failed", str(exc))
-    return check_bundle(bundle_dir, job, build.cfg, stages)
+    return check_bundle(staged, job, build.cfg, stages)
 
 
 def _request(build: _Build, job: Job, float_layers: tuple[str, ...] = ()) -> LowerRequest:
@@ -342,12 +350,21 @@ def _request(build: _Build, job: Job, float_layers: tuple[str, ...] = ()) -> Low
 
 
 def _attempt(build: _Build, job: Job, stages: Stages, float_layers: tuple[str, ...]) -> list[Outcome]:
-    """Build, check and seal one variant of ``job``: its row and, for a device-side format, its host row."""
-    outcome = _build_job(build, job, stages, float_layers)
-    outcomes = [outcome, *_host_rows(outcome, build.cfg, stages)]
-    return _sealed([dataclasses.replace(o, float_layers=float_layers,
-                                        row=dataclasses.replace(o.row, float_layers=float_layers))
-                    for o in outcomes])
+    """Build, check and seal one variant of ``job`` in a staging folder (its row and, for a device-side
+    format, its host row), then swap it in for the bundle; until then the previous bundle is untouched."""
+    final, staged = build.bundle_dir(job), temp_path_for(build.bundle_dir(job))
+    try:
+        outcome = _build_job(build, job, stages, staged, float_layers)
+        outcomes = _sealed([dataclasses.replace(o, float_layers=float_layers,
+                                                row=dataclasses.replace(o.row, float_layers=float_layers))
+                            for o in [outcome, *_host_rows(outcome, build.cfg, stages)]])
+        if outcome.bundle_dir is None:  # nothing was built: the previous bundle stays
+            return outcomes
+        replace_dir(outcome.bundle_dir, final)
+    finally:
+        if staged.exists():  # a variant that failed to build, or an interrupt (KeyboardInterrupt)
+            shutil.rmtree(staged)
+    return [dataclasses.replace(o, bundle_dir=final) for o in outcomes]
 
 
 def _job_outcomes(build: _Build, job: Job, stages: Stages) -> list[Outcome]:
@@ -386,13 +403,34 @@ def _sealed(outcomes: list[Outcome]) -> list[Outcome]:
     return outcomes
 
 
-def _clear_bundle_dir(path: Path) -> None:
-    """Remove a previous bundle at ``path``; refuse to delete a folder that is not one."""
-    if not path.exists():
+def _check_replaceable(path: Path) -> None:
+    """A deploy replaces a previous bundle at ``path``, or the files of one whose writing an older edgeparse
+    left unfinished (no manifest yet), never a folder of other files."""
+    if not path.exists() or (path / MANIFEST_FILE).is_file():
         return
-    if not (path / MANIFEST_FILE).is_file() and any(path.iterdir()):
-        raise BundleError(f"{path} exists and is not a deploy bundle; move it away or choose another --out")
-    shutil.rmtree(path)
+    others = [p.name for p in path.iterdir() if not _bundle_file(path, p.name)]
+    if others:
+        raise BundleError(f"{path} exists and is not a deploy bundle (it holds {', '.join(sorted(others)[:3])}); "
+                          f"move it away or choose another --out")
+
+
+def _bundle_file(bundle_dir: Path, name: str) -> bool:
+    """A file a bundle write creates: the validation set, the verdict, an artifact (named after the
+    bundle) or a temporary file of an interrupted write."""
+    return (name in (VALIDATION_FILE, PARITY_FILE) or name.startswith(bundle_dir.name)
+            or name.endswith(".tmp") or TEMP_MARK in name)
+
+
+@contextmanager
+def locked_out_dir(out_dir: Path, command: str) -> Iterator[None]:
+    """Hold ``out_dir``'s lock for a whole deploy run (bundles, verdicts, reports) and first clean up what an
+    interrupted run left there (staging folders, work folders, temporary files)."""
+    with exclusive_lock(out_dir, command, "wait for it to finish, or give this run another --out"):
+        clean_leftovers(out_dir)
+        for work in out_dir.glob(".deploy-work-*"):  # work folders of edgeparse versions before TEMP_MARK
+            shutil.rmtree(work)
+            log.warning("removed %s (left by an interrupted run)", work)
+        yield
 
 
 def _settings(cfg: DeployCfg, outcomes: list[Outcome]) -> dict[str, Any]:
@@ -408,7 +446,7 @@ def deploy(checkpoint: Path, cfg: DeployCfg, jobs: list[Job], out_dir: Path, reb
     save_config(cfg, out_dir / "deploy_config.yaml")
     stages = Stages(2 + 3 * len(jobs) + _host_stages(jobs), emit)
     outcomes: list[Outcome] = []
-    with tempfile.TemporaryDirectory(prefix=".deploy-work-", dir=out_dir) as work:
+    with tempfile.TemporaryDirectory(prefix=".deploy-work-", suffix=TEMP_MARK, dir=out_dir) as work:
         build, details = _prepare(checkpoint, cfg, out_dir, Path(work), rebuild_command, stages)
         for job in jobs:
             outcomes += _job_outcomes(build, job, stages)

@@ -10,7 +10,7 @@ config ?= configs/train/smoke.yaml
 args ?=
 
 .DEFAULT_GOAL := deploy
-.PHONY: setup deploy test test-all lint train bench bench-speed demo default-student kd-ablation kd-ablation-real
+.PHONY: setup deploy test test-all lint train bench bench-speed bench-peers demo default-student kd-ablation kd-ablation-real
 
 setup: $(VENV)/.installed
 
@@ -48,6 +48,12 @@ bench: setup
 # OpenVINO INT8 speed of the default student beside an EHANet-R18 reference, alternating rounds.
 bench-speed: setup
 	$(PY) scripts/cpu_speed_reference.py --out runs/speed $(args)
+
+# The default student beside BiSeNet-R18, EHANet-R18 and EHANet-R34 (random weights) at 256² and 512²:
+# OpenVINO f32/bf16/INT8 and onnxruntime FP32, round-robin, CPU time per inference, ratios and % of the
+# FMA peak measured with a C loop (runs/bench_peers/bench_peers.txt). Not a test: ~20-60 min on 2 cores.
+bench-peers: setup
+	$(PY) scripts/bench_peers.py --out runs/bench_peers $(args)
 
 # The video demo on the cpu fp32 bundle that `make target=cpu` writes (built first if absent).
 demo_bundle ?= bundles/ehanet_mbv2_cpu_fp32

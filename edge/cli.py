@@ -45,6 +45,8 @@ COMMANDS: list[Command] = [
             "data"),
     Command(("data", "synth"), "training.data.synth_cmd", "write synthetic face-parsing samples to disk", "data"),
     Command(("demo-clip",), "edge.video.clip_cmd", "write the synthetic demo clip from public-domain photos", "data"),
+    Command(("annotate",), "edge.annotate.annotate_cmd",
+            "label your own face photos and videos from landmarks: images/ + masks/ for fine-tuning", "data"),
     Command(("train",), "training.train_cmd",
             "train a student or teacher from a YAML recipe (with teachers: distillation)", "train"),
     Command(("evaluate",), "training.evaluate_cmd", "per-class metrics of a checkpoint on a dataset split", "train"),

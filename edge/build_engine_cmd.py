@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edge.errors import ConfigError
-    from targets.tensorrt_engine import adopt_engine, build_bundle_engine
+    from edge.tensorrt_engine import adopt_engine, build_bundle_engine
 
     next_step = f"next: edgeparse validate {args.bundle} && edgeparse bench {args.bundle}"
     if args.engine:

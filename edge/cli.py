@@ -3,7 +3,9 @@
 Each subcommand lives in its own module that exposes ``add_arguments(parser)`` and
 ``run(args) -> int``. Command modules import heavy libraries (torch, openvino...)
 inside ``run`` only, so ``edgeparse --help`` and the torch-free edge commands work
-on a device without torch.
+on a device without torch. ``COMMANDS`` is the one place where ``edge`` names build-side
+modules (training, quantize, targets): as strings, imported only when that command runs;
+otherwise edge imports nothing above it (tests/test_layers.py).
 
 One grammar for every command (the README's "Command reference" shows it):
 what the command works on is positional (a bundle, a checkpoint, inputs); a dataset is

@@ -10,7 +10,7 @@ precision, what the device needs to build one:
 * ``<stem>_typed.onnx`` (fp16): the same network with FP16 weights and activations and fp32 input and
   logits, which TensorRT 11 (no FP16 flag, strongly typed only) builds. int8 needs no second file: the
   QDQ ONNX is typed already.
-* ``engine_build.json``: the build settings (``targets.tensorrt_engine.EngineBuildSettings``).
+* ``engine_build.json``: the build settings (``edge.tensorrt_engine.EngineBuildSettings``).
 * ``build_engine.sh``: trtexec with the same settings for the TensorRT it finds, then
   ``edgeparse build-engine . --engine``.
 * ``qdq_lint.json`` (int8): the QDQ lint. It is a gate: a graph TensorRT would misread is refused here.
@@ -39,12 +39,7 @@ from typing import Any
 
 from edge.bundle import Bundle
 from edge.errors import BackendUnavailable, ConfigError, ExportError, UnsupportedError
-from quantize.qdq_lint import TENSORRT_OPS, LintReport, lint_qdq
-from targets.base import Lowered, LowerRequest
-from targets.export import INPUT_NAME, OUTPUT_NAME, GraphRules, check_target_graph
-from targets.float_layers import keep_float_in_file
-from targets.formats import require_precision, target_spec
-from targets.tensorrt_engine import (
+from edge.tensorrt_engine import (
     DEFAULT_WORKSPACE_MB,
     ENGINE_MISSING,
     ENGINE_SUFFIX,
@@ -61,6 +56,11 @@ from targets.tensorrt_engine import (
     lint_summary,
     resolve_profile,
 )
+from quantize.qdq_lint import TENSORRT_OPS, LintReport, lint_qdq
+from targets.base import Lowered, LowerRequest
+from targets.export import INPUT_NAME, OUTPUT_NAME, GraphRules, check_target_graph
+from targets.float_layers import keep_float_in_file
+from targets.formats import require_precision, target_spec
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,7 @@ from edge.errors import BackendUnavailable, ConfigError, ExportError, Unsupporte
 from edge.io import file_sha256
 from edge.preprocess import Normalization, normalize
 from edge.schemas import LabelSchema
-from targets.base import LowerRequest
-from targets.config import DeployCfg, Int8Cfg
-from targets.tensorrt_engine import (
+from edge.tensorrt_engine import (
     EngineBuildSettings,
     ShapeProfile,
     adopt_engine,
@@ -43,6 +41,8 @@ from targets.tensorrt_engine import (
     resolve_profile,
     tensorrt_major,
 )
+from targets.base import LowerRequest
+from targets.config import DeployCfg, Int8Cfg
 from targets.tensorrt_jetson import NOT_BUILT, engine_script, host_model, lower, trtexec_args
 
 HAVE_TENSORRT = importlib.util.find_spec("tensorrt") is not None

@@ -15,7 +15,8 @@ The build path depends on the TensorRT version found (``build_path``):
   network is strongly typed, so the build takes the bundle's typed ONNX: the FP16 ONNX for fp16
   (FP16 tensors, fp32 input and logits), the QDQ ONNX for int8.
 
-Device side: runs on Python >= 3.10 (JetPack 6), like ``edge``.
+It lives in ``edge`` because the device runs it (``edgeparse build-engine``): Python >= 3.10 (JetPack 6),
+no torch, nothing from ``targets``; ``targets.tensorrt_jetson`` writes the settings it reads.
 """
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ from typing import Any
 from edge.bundle import MANIFEST_FILE, Manifest, load_bundle, load_manifest
 from edge.config import from_dict, to_dict
 from edge.errors import BackendUnavailable, ConfigError, ExportError, UnsupportedError
+from edge.formats import FORMATS
 from edge.io import atomic_write_bytes, atomic_write_text, file_sha256
-from targets.formats import target_spec
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ SETTINGS_FILE = "engine_build.json"
 LINT_FILE = "qdq_lint.json"
 TIMING_CACHE_FILE = "timing.cache"
 DEFAULT_WORKSPACE_MB = 1024
-ENGINE_PRECISIONS = target_spec("jetson").precisions
+ENGINE_PRECISIONS = tuple(f.precision for f in FORMATS if f.suffix == ENGINE_SUFFIX)  # the jetson rows
 ON_DEVICE = ("TensorRT engines are specific to the GPU and TensorRT version that build them, so the engine "
              "is built on the Jetson itself")
 ENGINE_MISSING = (f"No engine yet: {ON_DEVICE}. Copy this folder to the Jetson and run `bash build_engine.sh` "

@@ -10,7 +10,7 @@ config ?= configs/train/smoke.yaml
 args ?=
 
 .DEFAULT_GOAL := deploy
-.PHONY: setup deploy test test-all lint train bench bench-speed bench-peers demo default-student kd-ablation kd-ablation-real
+.PHONY: setup deploy test test-all lint train bench bench-speed bench-peers demo default-student kd-ablation kd-ablation-real autolabel-ablation
 
 setup: $(VENV)/.installed
 
@@ -88,6 +88,23 @@ kd-ablation-real: setup
 	done
 	$(PY) scripts/kd_ablation_report.py --teacher runs/real_teacher_384/best.pt --teacher-tta-flip \
 	    $(foreach s,$(real_kd_seeds),--pair $(s) runs/kd_real/real_nokd_$(s)/best.pt runs/kd_real/real_kd_$(s)/best.pt)
+
+# Issue 16's question: does fine-tuning on faces that `edgeparse annotate` labelled help? Annotates
+# ../shared/data/lfw_unlabelled (resumable, with a progress bar), then fine-tunes stage 1 with
+# configs/train/real_student_ft.yaml with and without those faces per seed, then prints the per-class
+# table. Needs ../shared/data and runs/real_student (make default-student). --resume skips finished runs.
+autolabel_seeds ?= 0 1 2
+AUTOLABEL_RUNS := runs/autolabel
+autolabel-ablation: setup
+	$(EDGEPARSE) annotate ../shared/data/lfw_unlabelled/images --out runs/annotate/lfw_unlabelled
+	set -e; for s in $(autolabel_seeds); do \
+	    $(EDGEPARSE) train --config configs/train/real_student_ft.yaml train.seed=$$s output_dir=$(AUTOLABEL_RUNS) \
+	        name=human_$$s --resume; \
+	    $(EDGEPARSE) train --config configs/train/real_student_ft_autolabel.yaml train.seed=$$s \
+	        output_dir=$(AUTOLABEL_RUNS) name=auto_$$s --resume; \
+	done
+	$(PY) scripts/kd_ablation_report.py --arms "human labels" "+ auto-labelled LFW" \
+	    $(foreach s,$(autolabel_seeds),--pair $(s) $(AUTOLABEL_RUNS)/human_$(s)/best.pt $(AUTOLABEL_RUNS)/auto_$(s)/best.pt)
 
 # The KD ablation of docs/distillation.md, "Measured": the two-stage teacher, then no-KD and KD students
 # per seed, then the per-class table. About 50 min on 2 cores; --resume skips finished runs.

@@ -18,6 +18,14 @@ The peers have random weights (no ResNet weights ship, and only their speed matt
 calibrated on synthetic images for all models, which changes no kernel choice.
 
     python scripts/bench_peers.py --out runs/bench_peers     # or: make bench-peers
+
+``--models`` times other variants beside the student instead of the peers, e.g. speed candidates of the
+student (random weights, speed only; the ratio is then candidate ÷ student, < 1 = faster), and the extra
+column ``ov_int8_all`` quantizes the logits convolution too:
+
+    python scripts/bench_peers.py --out runs/student_candidates --sizes 256 \
+        --models n128=ehanet_mbv2,neck_channels=128 sgcb1x1=ehanet_mbv2,sgcb=conv1x1 \
+        --columns ov_f32 ov_bf16 ov_int8 ov_int8_all
 """
 from __future__ import annotations
 
@@ -38,7 +46,7 @@ from typing import Any
 import numpy as np
 
 DEFAULT_STUDENT = Path("models/default/ehanet_mbv2_celebamask_lfw_256.pt")
-PEERS = ("bisenet_r18", "ehanet_r18", "ehanet_r34")
+PEERS = ("bisenet_r18", "ehanet_r18", "ehanet_r34")  # registered models, random weights
 STUDENT = "student"
 SIZES = (256, 512)
 CALIBRATION_IMAGES = 8  # enough for NNCF to place and size every quantizer; speed does not depend on the ranges
@@ -52,7 +60,9 @@ class Column:
 
 
 COLUMNS = (Column("ov_f32", "OpenVINO f32", "f32"), Column("ov_bf16", "OpenVINO bf16", "bf16"),
-           Column("ov_int8", "OpenVINO INT8", "int8"), Column("ort_f32", "onnxruntime FP32", "f32"))
+           Column("ov_int8", "OpenVINO INT8", "int8"), Column("ort_f32", "onnxruntime FP32", "f32"),
+           Column("ov_int8_all", "OpenVINO INT8, logits conv too", "int8"))
+DEFAULT_COLUMNS = ("ov_f32", "ov_bf16", "ov_int8", "ort_f32")
 
 
 # ---------------------------------------------------------------------------------------------- peak
@@ -208,13 +218,18 @@ class Built:
     model: str
     size: int
     macs: int
-    onnx: Path
-    ir_f32: Path
-    ir_int8: Path
+    files: dict[str, Path]  # artifact per column key: the ONNX, the FP32 IR or an INT8 IR
 
 
-def build(name: str, make_model: Callable[[], Any], size: int, folder: Path) -> Built:
-    """The cpu target's FP32 ONNX, FP32 IR and INT8 IR of one model at one size."""
+# column key -> (artifact, inference precision); "onnx" is the FP32 ONNX, the others OpenVINO IRs
+COLUMN_RUNS = {"ov_f32": ("fp32", "f32"), "ov_bf16": ("fp32", "bf16"), "ov_int8": ("int8", "f32"),
+               "ov_int8_all": ("int8_all", "f32"), "ort_f32": ("onnx", None)}
+
+
+def build(name: str, make_model: Callable[[], Any], size: int, folder: Path, columns: Sequence[str]) -> Built:
+    """The cpu target's FP32 ONNX and the OpenVINO IRs ``columns`` need, for one model at one size:
+    FP32, INT8 with the logits convolution in float (deploy's default) and, for ``ov_int8_all``, INT8
+    of every layer (``int8.float_logits=false``)."""
     from targets.base import LowerRequest
     from targets.config import load_deploy_config
     from targets.export import export_onnx
@@ -223,19 +238,44 @@ def build(name: str, make_model: Callable[[], Any], size: int, folder: Path) -> 
 
     folder.mkdir(parents=True, exist_ok=True)
     model = make_model().eval()
-    onnx_path = export_onnx(model, size, folder / f"{name}_{size}.onnx")
+    files = {"onnx": export_onnx(model, size, folder / f"{name}_{size}.onnx")}
     rng = np.random.default_rng(0)
     calibration = [rng.standard_normal((1, 3, size, size)).astype(np.float32) for _ in range(CALIBRATION_IMAGES)]
-    cfg = load_deploy_config(None, [f"input_size={size}", f"calibration_images={CALIBRATION_IMAGES}"])
-    irs = {}
-    for precision in ("fp32", "int8"):
-        request = LowerRequest("cpu", precision, onnx_path, model, lambda: calibration, DEFAULT_STUDENT,
-                               folder, f"{name}_{size}_{precision}", cfg)
-        irs[precision] = lower(request).artifacts[0]
-    return Built(name, size, count_macs(model, size).total, onnx_path, irs["fp32"], irs["int8"])
+    overrides = [f"input_size={size}", f"calibration_images={CALIBRATION_IMAGES}"]
+    for artifact in dict.fromkeys(COLUMN_RUNS[c][0] for c in columns):
+        if artifact == "onnx":
+            continue
+        cfg = load_deploy_config(None, overrides + (["int8.float_logits=false"] if artifact == "int8_all" else []))
+        precision = "fp32" if artifact == "fp32" else "int8"
+        request = LowerRequest("cpu", precision, files["onnx"], model, lambda: calibration, DEFAULT_STUDENT,
+                               folder, f"{name}_{size}_{artifact}", cfg)
+        files[artifact] = lower(request).artifacts[0]
+    return Built(name, size, count_macs(model, size).total, {c: files[COLUMN_RUNS[c][0]] for c in columns})
 
 
-def model_factories(student: Path) -> dict[str, Callable[[], Any]]:
+def parse_model_spec(text: str) -> tuple[str, str, dict[str, Any]]:
+    """``LABEL=MODEL[,key=value...]`` (a registered model with overrides, random weights) or ``student``
+    -> (label, model or "student", overrides). Values are YAML scalars (``neck_channels=128``)."""
+    import yaml
+
+    label, sep, spec = text.partition("=")
+    if not sep:
+        label, spec = text, text
+    model, *pairs = spec.split(",")
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--models: expected LABEL=MODEL[,key=value...], got {text!r}")
+        overrides[key] = yaml.safe_load(value)
+    if not label or not model:
+        raise SystemExit(f"--models: expected LABEL=MODEL[,key=value...], got {text!r}")
+    return label, model, overrides
+
+
+def model_factories(student: Path, specs: Sequence[str]) -> dict[str, Callable[[], Any]]:
+    """Label -> model builder: ``student`` loads the trained checkpoint, others are registered models
+    with the student's class count and random weights (seed 0)."""
     import torch
 
     from training.checkpoint import build_model_from_checkpoint, load_checkpoint
@@ -243,13 +283,18 @@ def model_factories(student: Path) -> dict[str, Callable[[], Any]]:
 
     payload = load_checkpoint(student)
 
-    def peer(name: str) -> Callable[[], Any]:
+    def registered(model: str, overrides: dict[str, Any]) -> Callable[[], Any]:
         def make() -> Any:
             torch.manual_seed(0)
-            return create_model(name, num_classes=payload["num_classes"])
+            return create_model(model, num_classes=payload["num_classes"], **overrides)
         return make
 
-    return {STUDENT: lambda: build_model_from_checkpoint(payload), **{name: peer(name) for name in PEERS}}
+    factories: dict[str, Callable[[], Any]] = {STUDENT: lambda: build_model_from_checkpoint(payload)}
+    for text in specs:
+        label, model, overrides = parse_model_spec(text)
+        if model != STUDENT:
+            factories[label] = registered(model, overrides)
+    return factories
 
 
 def open_column(built: Built, column: Column, threads: int) -> Any:
@@ -258,10 +303,10 @@ def open_column(built: Built, column: Column, threads: int) -> Any:
     from edge.backends.ort import OrtRunner
 
     spec = TensorSpec("input", (1, 3, built.size, built.size))
-    runner = {"ov_f32": lambda: OpenVinoRunner(built.ir_f32, spec, threads=threads, inference_precision="f32"),
-              "ov_bf16": lambda: OpenVinoRunner(built.ir_f32, spec, threads=threads, inference_precision="bf16"),
-              "ov_int8": lambda: OpenVinoRunner(built.ir_int8, spec, threads=threads, inference_precision="f32"),
-              "ort_f32": lambda: OrtRunner(built.onnx, spec, threads=threads)}[column.key]()
+    precision = COLUMN_RUNS[column.key][1]
+    path = built.files[column.key]
+    runner = OrtRunner(path, spec, threads=threads) if precision is None else \
+        OpenVinoRunner(path, spec, threads=threads, inference_precision=precision)
     runner.activate()
     return runner
 
@@ -319,7 +364,7 @@ def _column(key: str) -> Column:
 
 
 def ratios(table: dict[Key, Cell], peer: str, size: int) -> dict[str, float]:
-    """Peer CPU time ÷ student CPU time per column (> 1: the student is faster)."""
+    """Peer (or candidate) CPU time ÷ student CPU time per column (> 1: the student is faster)."""
     return {c.key: table[(peer, size, c.key)].cpu_ms / table[(STUDENT, size, c.key)].cpu_ms
             for c in COLUMNS if (peer, size, c.key) in table and (STUDENT, size, c.key) in table}
 
@@ -373,9 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--student", type=Path, default=DEFAULT_STUDENT)
     parser.add_argument("--out", type=Path, default=Path("runs/bench_peers"))
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
-    parser.add_argument("--peers", nargs="+", default=list(PEERS), help="registered models to compare")
-    parser.add_argument("--columns", nargs="+", default=[c.key for c in COLUMNS],
-                        choices=[c.key for c in COLUMNS])
+    parser.add_argument("--models", nargs="+", default=list(PEERS), metavar="LABEL=MODEL[,key=value]",
+                        help="what to time beside the student: registered models with overrides and random weights, "
+                             "e.g. bisenet_r18 or n128=ehanet_mbv2,neck_channels=128 (default: the three peers)")
+    parser.add_argument("--columns", nargs="+", default=list(DEFAULT_COLUMNS), choices=[c.key for c in COLUMNS])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--runs", type=int, default=20, help="inferences per block at 256² (scaled by area)")
     parser.add_argument("--threads", type=int, default=2)
@@ -387,13 +433,12 @@ def main(argv: list[str] | None = None) -> int:
     header = machine_header(args.threads)
     print("\n".join(header), flush=True)
     peaks = measure_peaks(cpu_flags())
-    factories = {name: make for name, make in model_factories(args.student).items()
-                 if name == STUDENT or name in args.peers}
+    factories = model_factories(args.student, args.models)
     built = {}
     for size in args.sizes:
         for name, make in factories.items():
-            print(f"building {name} @ {size}² (ONNX, FP32 IR, INT8 IR)", flush=True)
-            built[(name, size)] = build(name, make, size, args.out / "models")
+            print(f"building {name} @ {size}² for {', '.join(args.columns)}", flush=True)
+            built[(name, size)] = build(name, make, size, args.out / "models", args.columns)
     columns = [c for c in COLUMNS if c.key in args.columns]
     runners = {(name, size, c.key): open_column(b, c, args.threads) for (name, size), b in built.items()
                for c in columns}

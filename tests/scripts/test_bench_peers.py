@@ -71,3 +71,17 @@ def test_fma_loop_measures_a_positive_f32_peak():
         pytest.skip("this CPU has neither AVX-512 nor AVX2 FMA")
     peaks = bench_peers.measure_peaks(flags, repeats=1)
     assert peaks["f32"].gops_per_core > 1 and "C loop" in peaks["f32"].how
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("bisenet_r18", ("bisenet_r18", "bisenet_r18", {})),
+    ("n128=ehanet_mbv2,neck_channels=128,sgcb=conv1x1", ("n128", "ehanet_mbv2", {"neck_channels": 128,
+                                                                               "sgcb": "conv1x1"})),
+])
+def test_model_specs_name_a_registered_model_and_typed_overrides(text, expected):
+    assert bench_peers.parse_model_spec(text) == expected
+
+
+def test_a_bad_model_spec_is_a_one_line_error():
+    with pytest.raises(SystemExit, match="LABEL=MODEL"):
+        bench_peers.parse_model_spec("n128=ehanet_mbv2,neck_channels")

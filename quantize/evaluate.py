@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from edge.backends import TensorSpec, runner_class
+from edge.backends import runner_class, segmentation_io
 from edge.errors import DataError, UnknownNameError
 from edge.metrics import ConfusionMatrix, compare_matrices
 from edge.preprocess import argmax_labels, normalize, resize_image, resize_label
@@ -74,12 +74,13 @@ def score_onnx(path: str | Path, data: EvalSet, backend: str = EXACT_QDQ,
     or an ``edge.backends`` name (``onnxruntime``, ``openvino``: their deployed int8 kernels)."""
     if backend not in EVAL_BACKENDS:
         raise UnknownNameError("eval backend", backend, EVAL_BACKENDS)
-    spec = TensorSpec("input", tuple(data.images[0].shape), "float32")
+    batch, _, height, width = data.images[0].shape
+    inputs, outputs = segmentation_io("input", (height, width), data.schema.num_classes, batch=batch)
     runner = runner_class(backend)
     # The float parts run f32 wherever the backend can pin it (OpenVINO picks bf16 on bf16 CPUs).
     pinned = "f32" if "f32" in runner.inference_precisions else None
     matrix = ConfusionMatrix(data.schema.num_classes)
-    with runner(path, spec, threads=threads, inference_precision=pinned) as active:
+    with runner(path, inputs, threads=threads, inference_precision=pinned, outputs=outputs) as active:
         for image, label in tqdm(zip(data.images, data.labels), total=len(data), desc=f"score {backend}",
                                  leave=False):
             matrix.update(label, argmax_labels(active.infer(image))[0])

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.backends import TensorSpec, open_runner, runner_class
+from edge.backends import open_runner
 from edge.bench import BenchResult, benchmark, host_info
 from edge.bundle import (
     MANIFEST_FILE,
@@ -216,11 +216,9 @@ def host_check(bundle_dir: Path, job: Job, cfg: DeployCfg, stages: Stages) -> Ou
     bundle = load_bundle(bundle_dir)
     base = dataclasses.replace(make_row(bundle), format=f"host:{backend}")
     note = f"host-side {backend} check, not {job.format.backend}"
-    m = bundle.manifest
     try:
         model = load_target(job.target).host_model(bundle)
-        with runner_class(backend)(model, TensorSpec(m.input.name, tuple(m.input.shape), m.input.dtype),
-                                   threads=cfg.bench.threads) as runner:
+        with open_runner(bundle, threads=cfg.bench.threads, backend=backend, model=model) as runner:
             parity = validate_bundle(bundle, runner, progress=True)
     except (BackendUnavailable, UnsupportedError, BundleError) as exc:
         status = ("unavailable" if isinstance(exc, BackendUnavailable) else

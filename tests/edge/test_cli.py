@@ -110,7 +110,8 @@ def test_every_readme_command_parses_and_every_command_has_an_example(capsys):
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_every_makefile_command_parses(capsys):
-    targets = ["deploy", "bench", "train", "demo", "default-student", "kd-ablation", "kd-ablation-real"]
+    targets = ["deploy", "bench", "train", "demo", "default-student", "kd-ablation", "kd-ablation-real",
+               "autolabel-ablation"]
     dry = subprocess.run(["make", "-n", "-s", *targets], cwd=REPO, capture_output=True, text=True, check=True,
                          env={"PATH": "/usr/bin:/bin", "MAKEFLAGS": ""})
     commands = [argv for argv in map(_edgeparse_argv, _shell_commands(dry.stdout)) if argv]

@@ -40,7 +40,7 @@ def export_qdq_onnx(quantized_model: QuantizedModel | GraphModule, input_size: i
     try:
         program = torch.onnx.export(graph_module, (example,), dynamo=True, opset_version=OPSET,
                                     input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], verbose=False)
-    except Exception as exc:  # the exporter raises many types; all mean "no ONNX file"
+    except torch.onnx.errors.OnnxExporterError as exc:  # torch.export or the op conversion failed; bugs propagate
         raise ExportError(f"QDQ ONNX export failed: {type(exc).__name__}: {str(exc)[:500]}") from exc
     model = program.model_proto
     if slim:

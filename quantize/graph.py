@@ -16,7 +16,14 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch._dynamo.exc import TorchDynamoException
+from torch._subclasses.fake_tensor import (
+    DataDependentOutputException,
+    DynamicOutputShapeException,
+    UnsupportedOperatorException,
+)
 from torch.fx import GraphModule, Node
+from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 from torchao.quantization.pt2e import (
     FakeQuantizeBase,
     ObserverBase,
@@ -78,6 +85,15 @@ def quantizer_for(cfg: QuantCfg, qat: bool, float_layers: Sequence[str]) -> Edge
                            percentile=cfg.percentile, reduce_weight_range=cfg.reduce_weight_range)
 
 
+# What torch.export raises for a model it cannot capture: dynamo's errors (an unsupported construct, a
+# dimension the model specialises, UserError), data-dependent control flow, ops fake tensors cannot run.
+# Anything else (a TypeError, an AttributeError in the model's code) is a bug and propagates as one.
+UNTRACEABLE: tuple[type[BaseException], ...] = (
+    TorchDynamoException, GuardOnDataDependentSymNode, UnsupportedOperatorException, DynamicOutputShapeException,
+    DataDependentOutputException,
+)
+
+
 def export_for_quantization(model: nn.Module, input_size: int, train: bool,
                             device: torch.device | str = "cpu") -> GraphModule:
     """``torch.export`` a copy of ``model`` with a dynamic batch dim (QAT batches ≠ export batch 1)."""
@@ -86,7 +102,7 @@ def export_for_quantization(model: nn.Module, input_size: int, train: bool,
     batch = torch.export.Dim("batch", min=1, max=1024)
     try:
         program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
-    except Exception as exc:  # torch.export raises many types; all mean "this model does not trace"
+    except UNTRACEABLE as exc:
         raise ExportError(f"torch.export failed on {type(model).__name__} at {input_size}px: "
                           f"{type(exc).__name__}: {str(exc)[:500]}") from exc
     return program.module()

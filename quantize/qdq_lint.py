@@ -79,10 +79,11 @@ class LintReport:
 def lint_qdq(path: str | Path) -> LintReport:
     """Check the ONNX file at ``path``; raises ``ExportError`` only if it cannot be read."""
     import onnx
+    from google.protobuf.message import DecodeError
 
     try:
         model = onnx.load(str(path))
-    except Exception as exc:  # onnx raises DecodeError, OSError... for unreadable files
+    except (DecodeError, OSError) as exc:  # not a protobuf (cut, or another format), or unreadable
         raise ExportError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
     return lint_model(model, str(path))
 

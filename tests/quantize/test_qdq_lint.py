@@ -107,8 +107,10 @@ def test_rejects_a_float_model_without_qdq():
 def test_unreadable_file_raises_export_error(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a protobuf")
-    with pytest.raises(ExportError, match="bad.onnx"):
+    with pytest.raises(ExportError, match="bad.onnx.*DecodeError"):
         lint_qdq(bad)
+    with pytest.raises(ExportError, match="missing.onnx.*FileNotFoundError"):
+        lint_qdq(tmp_path / "missing.onnx")
 
 
 def test_lint_runs_without_torch(tmp_path):

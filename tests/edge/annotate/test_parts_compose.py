@@ -118,3 +118,13 @@ def test_settings_are_checked():
         AnnotateCfg(min_confidence=1.5)
     with pytest.raises(ConfigError, match="brow_scale"):
         dataclasses.replace(FAST, brow_scale=0.0)
+
+
+def test_lapa_labels_use_lapas_ids_and_sides(portrait_meshes):
+    image, face = portrait_meshes["grace_hopper"]
+    lapa = get_schema("lapa")
+    labels = base_labels(image.shape[:2], None, FAST)
+    draw_face(labels, image, face, lapa, None, None, FAST)
+    assert set(np.unique(labels)) <= set(range(lapa.num_classes)) | {IGNORE_INDEX}
+    assert class_centre(labels, lapa.index("l_eye"))[0] > class_centre(labels, lapa.index("r_eye"))[0]
+    assert class_centre(labels, lapa.index("nose"))[1] < class_centre(labels, lapa.index("mouth"))[1]

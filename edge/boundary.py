@@ -1,6 +1,6 @@
 """Boundary ground truth from label maps (NumPy + OpenCV, no torch).
 
-Two constructions are used by the parsers this project reproduces (SPEC §1.8, §2.3, §3.6):
+Two constructions are used by the parsers this project reproduces (docs/design.md#boundary-ground-truth):
 
 - ``ce2p_boundary``: CE2P's ``generate_edge``, used by EHANet and (by decision) BASS. Four
   neighbour relations, one side of each differing pair marked, then a square dilation.
@@ -35,7 +35,7 @@ def _differs(a: np.ndarray, b: np.ndarray, ignore_index: int) -> np.ndarray:
 def ce2p_boundary(
     label: np.ndarray, ignore_index: int = IGNORE_INDEX, edge_width: int = 3, where: str = "label"
 ) -> np.ndarray:
-    """CE2P boundary map (SPEC §1.8): a band about ``edge_width - 1`` px wide on each side.
+    """CE2P boundary map (docs/design.md#boundary-ground-truth): a band about ``edge_width - 1`` px wide on each side.
 
     The four relations and the side each one marks follow CE2P's ``generate_edge``:
 
@@ -65,7 +65,7 @@ def ce2p_boundary(
 def neighbour_boundary(
     label: np.ndarray, ignore_index: int = IGNORE_INDEX, where: str = "label"
 ) -> np.ndarray:
-    """AGRNet boundary map (SPEC §3.6): pixels with a 4-neighbour of another label.
+    """AGRNet boundary map (docs/design.md#boundary-ground-truth): pixels with a 4-neighbour of another label.
 
     Both sides of each differing pair are marked, so a straight edge gives a 2 px band; there
     is no dilation. AGRNet's labels have no ignore region; here, as in ``ce2p_boundary``, pairs

@@ -1,4 +1,4 @@
-"""Segmentation metrics with the exact definitions of SPEC §6 (NumPy only, no torch).
+"""Segmentation metrics with the exact definitions of docs/design.md#metrics (NumPy only, no torch).
 
 Everything is accumulated over the whole evaluation set ("micro") before dividing, as both
 reference codebases do: a dataset-level confusion matrix for IoU/F1/accuracy, and dataset-level
@@ -126,17 +126,17 @@ class ConfusionMatrix:
         return _safe_ratio(2 * self.true_positives, self.gt_counts + self.pred_counts)
 
     def miou(self, include_background: bool = True) -> float:
-        """NaN-mean IoU over all classes, or over ids 1.. when background is excluded (§6.2)."""
+        """NaN-mean IoU over all classes, or over ids 1.. when background is excluded."""
         start = 0 if include_background else 1
         return _nanmean(self.per_class_iou()[start:])
 
     def mean_f1(self, foreground_only: bool = True) -> float:
-        """NaN-mean of the per-class F1, over ids 1.. by default (§6.4)."""
+        """NaN-mean of the per-class F1, over ids 1.. by default."""
         start = 1 if foreground_only else 0
         return _nanmean(self.per_class_f1()[start:])
 
     def merged_f1(self, class_ids: Sequence[int]) -> float:
-        """F1 of a merged set S (§6.5): confusions inside S count as correct."""
+        """F1 of a merged set S: confusions inside S count as correct."""
         ids = sorted({int(c) for c in class_ids})
         if not ids or len(ids) != len(class_ids) or ids[0] < 0 or ids[-1] >= self.num_classes:
             raise ConfigError(
@@ -163,7 +163,7 @@ class ConfusionMatrix:
         return float((gt[present] / gt.sum() * self.per_class_iou()[present]).sum())
 
     def summary(self, schema: LabelSchema) -> MetricSummary:
-        """All §6 metrics at once, with class names and the schema's merged sets."""
+        """All the metrics at once, with class names and the schema's merged sets."""
         if schema.num_classes != self.num_classes:
             raise ConfigError(
                 f"schema {schema.name!r} has {schema.num_classes} classes, "
@@ -250,7 +250,7 @@ def _pct(value: float) -> str:
 
 @dataclass(frozen=True, eq=False)
 class MetricSummary:
-    """The §6 metrics of one evaluation; scores are fractions in [0, 1], NaN when undefined."""
+    """The metrics of one evaluation; scores are fractions in [0, 1], NaN when undefined."""
 
     class_names: tuple[str, ...]
     per_class_iou: np.ndarray
@@ -303,7 +303,7 @@ class MetricSummary:
 
 
 class BoundaryF1:
-    """Per-class boundary F-score (SPEC §6.8) with a tolerance of ``tolerance_px`` pixels.
+    """Per-class boundary F-score (docs/design.md#metrics) with a tolerance of ``tolerance_px`` pixels.
 
     A class's boundary pixels are its pixels with a 4-neighbour of another (non-ignore) class,
     as in ``neighbour_boundary``. A predicted boundary pixel is correct when a GT boundary pixel

@@ -16,7 +16,7 @@ OBSERVERS = ("minmax", "histogram", "percentile")
 
 @dataclass(frozen=True)
 class QatCfg:
-    """Quantization-aware fine-tuning (SPEC §7.3: ~5-20 % of the epochs at 1/10-1/100 of the base lr)."""
+    """Quantization-aware fine-tuning (docs/design.md#quantization: ~5-20 % of the epochs at 1/10-1/100 of the base lr)."""
 
     iters: int = 300  # optimiser steps
     batch_size: int = 8

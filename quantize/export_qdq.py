@@ -1,7 +1,7 @@
 """Export a converted PT2E graph to the one QDQ ONNX file every target consumes.
 
 ``torch.onnx.export(dynamo=True)`` maps quantize/dequantize ops to QuantizeLinear/DequantizeLinear
-(TOOLCHAIN §4d). Weights are folded to int8 initializers feeding DequantizeLinear (axis 0), which
+(docs/design.md#qdq-onnx). Weights are folded to int8 initializers feeding DequantizeLinear (axis 0), which
 is TensorRT's explicit-quantization form; OpenVINO and onnxruntime run the same file.
 """
 from __future__ import annotations

@@ -124,7 +124,7 @@ def convert(prepared: GraphModule, cfg: QuantCfg, float_layers: Sequence[str], q
     if qat:  # batch norms of the training graph switch to running statistics
         move_exported_model_to_eval(prepared)
     # TensorRT/OpenVINO want int8 weight initializers + DequantizeLinear, so fold the weight
-    # quantization; the LiteRT lowering was verified on the unfolded form (TOOLCHAIN §4c).
+    # quantization; the LiteRT lowering was verified on the unfolded form (docs/design.md#litert).
     converted = convert_pt2e(prepared, fold_quantize=cfg.family != "litert")
     check_fully_quantized(converted, float_layers, cfg.family)
     # Exported modules refuse .eval(); the flag only silences the ONNX exporter's train-mode warning.

@@ -229,5 +229,5 @@ def _load_teacher(path: str, session: QuantizeSession) -> torch.nn.Module:
     payload = load_checkpoint(path)
     if tuple(schema_of(payload).class_names) != tuple(session.schema.class_names):
         raise CheckpointError(f"teacher {path} predicts schema {schema_of(payload).name!r}, the student "
-                              f"{session.schema.name!r}; KD needs the same label space (SPEC §7.1)")
+                              f"{session.schema.name!r}; KD needs the same label space (docs/design.md#distillation)")
     return build_model_from_checkpoint(payload).eval()

@@ -1,8 +1,8 @@
-"""Quantization-aware fine-tuning with distillation, on the PT2E training graph (SPEC §7.3).
+"""Quantization-aware fine-tuning with distillation, on the PT2E training graph (docs/design.md#quantization).
 
 The exported graph has only the deploy ``forward`` (no ``forward_train``), so the loss works on
 the final logits: cross-entropy against the labels plus pixel KD (Hinton KL at temperature T,
-SPEC §7.2) towards the averaged distribution of the FP32 student and optional teachers, whose
+docs/design.md#distillation) towards the averaged distribution of the FP32 student and optional teachers, whose
 logits are resized to the student's. A schedule freezes BN statistics, then fixes the fake-quant ranges, then converts.
 """
 from __future__ import annotations
@@ -116,8 +116,8 @@ def _step(prepared: GraphModule, images: Tensor, labels: Tensor, references: lis
     for target in targets:
         if target.shape[1] != logits.shape[1]:
             raise ConfigError(f"a KD teacher predicts {target.shape[1]} classes, the student {logits.shape[1]}: "
-                              "teachers must share the student's label schema (SPEC §7.1)")
-    # One KL against the average teacher distribution (SPEC §7.1, several teachers).
+                              "teachers must share the student's label schema (docs/design.md#distillation)")
+    # One KL against the average teacher distribution (docs/design.md#distillation, several teachers).
     temperature = qcfg.kd_temperature
     probs = torch.stack([F.softmax(resize_logits(t, logits.shape[-2:]) / temperature, dim=1) for t in targets])
     kd = pixel_kl(logits, probs.mean(0), temperature)

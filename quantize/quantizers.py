@@ -1,4 +1,4 @@
-"""PT2E quantizers for the three target families (torchao, TOOLCHAIN.md §4c-4d).
+"""PT2E quantizers for the three target families (torchao; docs/design.md#quantization).
 
 * ``tensorrt`` / ``openvino``: int8 **symmetric** activations (zero-point 0) and per-output-channel
   symmetric int8 weights (axis 0). That is TensorRT's explicit-quantization form; OpenVINO and

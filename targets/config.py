@@ -14,7 +14,7 @@ validation set, in percentage points (ΔmIoU, worst-class ΔF1) and % (argmax ag
   (ΔmIoU -0.01, worst ΔF1 -0.25), so these limits leave room for other models without hiding a
   lost class.
 * int8: 1.0 / 3.0 / 98.0 - PTQ/QAT at 256² measured 98.5-99.9 % agreement and ≤ 3 mIoU points
-  (TOOLCHAIN §5); a thin class (earrings, necklace) may lose more F1 than mIoU shows, hence the
+  (docs/design.md#parity-limits); a thin class (earrings, necklace) may lose more F1 than mIoU shows, hence the
   separate per-class limit. With the default 32 validation images one flipped thin-class blob is
   about 1 F1 point, so tighter int8 limits would gate on noise.
 """

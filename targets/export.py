@@ -1,7 +1,7 @@
 """Checkpoint model → the one static FP32 ONNX every target starts from, and the per-target graph checks.
 
 The ONNX is exported once per deploy run with the legacy TorchScript exporter at opset 17 (the
-route TOOLCHAIN §4a verified exact to ~1e-5 on every backend), then cleaned by onnxslim. It must
+route verified exact to ~1e-5 on every backend: docs/design.md#fp32-onnx), then cleaned by onnxslim. It must
 pass the project's graph hygiene; then each target checks it against its own rules (the ONNX ops
 it lowers, static shapes where it needs them, one output) *before* lowering, so an unsupported op
 fails with its name instead of a converter stack trace or a silently wrong model. LiteRT lowers

@@ -1,4 +1,4 @@
-"""The ``mobile`` target: LiteRT ``.tflite`` in FP32, FP16 and full INT8 (TOOLCHAIN §4c).
+"""The ``mobile`` target: LiteRT ``.tflite`` in FP32, FP16 and full INT8 (docs/design.md#litert).
 
 * fp32: ``litert_torch.convert(model, (x,))`` (static shapes, NCHW I/O kept).
 * fp16: the FP32 flatbuffer with FP16 weights and explicit DEQUANTIZE ops, by ai-edge-quantizer's

@@ -39,7 +39,7 @@ class DataCfg:
     size: int = 256  # square training and evaluation input size
     train_split: str = "train"
     val_split: str = "val"
-    # Boundary ground truth: "ce2p" (EHANet, BASS; SPEC §1.8, §2.3) or "neighbour" (AGRNet; SPEC §3.6).
+    # Boundary ground truth: "ce2p" (EHANet, BASS) or "neighbour" (AGRNet): docs/design.md#boundary-ground-truth.
     boundary: Literal["ce2p", "neighbour"] = "ce2p"
     synthetic_train: int = 2000  # synthetic samples per epoch
     synthetic_val: int = 200
@@ -59,14 +59,14 @@ class ModelCfg:
 class LossCfg:
     name: str = "ehanet"  # criterion registered in training.losses.CRITERIA: ehanet | bass | agrnet
     # Boundary weight α of the final parsing loss, (1 + α·b_i)·CE_i; None = the criterion's default:
-    # ehanet 50 (SPEC §1.7, §8 row 3), bass 10 (SPEC §2.2). agrnet has no α.
+    # ehanet 50 (docs/design.md#student-loss), bass 10 (docs/design.md#bass). agrnet has no α.
     alpha: float | None = None
     aux_weight: float = 1.0  # ehanet only
     edge_weight: float = 1.0  # ehanet only
     # bass and agrnet: the weight of each term; None = the paper's. bass (λ_s, λ_b, λ_bs) = (1, 1, 1);
-    # agrnet (λ_raw, λ_edge, λ_BA, λ_final, λ_dis) = (1, 1, 1, 0.5, 0.1) (SPEC §3.6, §8 row 12).
+    # agrnet (λ_raw, λ_edge, λ_BA, λ_final, λ_dis) = (1, 1, 1, 0.5, 0.1) (docs/design.md#agrnet).
     lambdas: tuple[float, ...] | None = None
-    delta: float | None = None  # agrnet: L_dis margin on normalised vertices; None = 1 (SPEC §8 row 13)
+    delta: float | None = None  # agrnet: L_dis margin on normalised vertices; None = 1 (docs/design.md#agrnet)
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class OptimCfg:
     momentum: float = 0.9  # SGD only
     weight_decay: float = 1e-4
     warmup_iters: int = 100
-    warmup_factor: float = 1.0 / 3.0  # warm-up starts at lr * factor (SPEC §1.9)
+    warmup_factor: float = 1.0 / 3.0  # warm-up starts at lr * factor (docs/design.md#training-recipe)
     poly_power: float = 0.9
 
 
@@ -103,7 +103,7 @@ class RecipeCfg:
     loss: LossCfg = field(default_factory=LossCfg)
     optim: OptimCfg = field(default_factory=OptimCfg)
     train: TrainCfg = field(default_factory=TrainCfg)
-    distill: DistillCfg | None = None  # teachers and KD weights (SPEC §7); None = no distillation
+    distill: DistillCfg | None = None  # teachers and KD weights (docs/design.md#distillation); None = no distillation
 
     @property
     def run_dir(self) -> Path:

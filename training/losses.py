@@ -1,4 +1,4 @@
-"""Student losses: EHANet's weighted boundary-aware loss and its parts (SPEC §1.7, §2.2).
+"""Student losses: EHANet's weighted boundary-aware loss and its parts (docs/design.md#student-loss).
 
 All terms resize logits to the label size first (bilinear, ``align_corners=False``, the one
 resize convention of this project), so heads may predict at 1/4 resolution.
@@ -87,7 +87,7 @@ def cross_entropy(logits: Tensor, target: Tensor, ignore_index: int = IGNORE_IND
 
 
 def balanced_edge_loss(edge_logits: Tensor, boundary: Tensor, ignore_mask: Tensor | None = None) -> Tensor:
-    """Class-balanced 2-class CE on the boundary head (SPEC §1.7.1, CE2P/EHANet style).
+    """Class-balanced 2-class CE on the boundary head (CE2P/EHANet style, docs/design.md#student-loss).
 
     With N⁺ boundary and N⁻ non-boundary pixels counted over the whole batch (pixels under
     ``ignore_mask`` excluded), the weights are w_pos = N⁻/N and w_neg = N⁺/N, and the loss is
@@ -119,7 +119,7 @@ def balanced_edge_loss(edge_logits: Tensor, boundary: Tensor, ignore_mask: Tenso
 def boundary_weighted_ce(
     logits: Tensor, target: Tensor, boundary: Tensor, alpha: float, ignore_index: int = IGNORE_INDEX
 ) -> Tensor:
-    """(1/|Ω|) Σ_i (1 + α·b_i)·CE_i (SPEC §1.7.3, BASS Eq. 4).
+    """(1/|Ω|) Σ_i (1 + α·b_i)·CE_i (BASS Eq. 4).
 
     Ignore pixels contribute CE = 0 but still count in |Ω|, as in EHANet's code, so with
     α = 0 this is *not* ``cross_entropy`` when the batch has ignore pixels.
@@ -150,7 +150,7 @@ def raise_if_non_finite(losses: Mapping[str, Tensor]) -> None:
 
 
 class EHANetLoss(nn.Module):
-    """EHANet's ``CriterionAll`` (SPEC §1.7): L = w_e·L_edge + w_a·L_aux + L_final(α).
+    """EHANet's ``CriterionAll`` (docs/design.md#student-loss): L = w_e·L_edge + w_a·L_aux + L_final(α).
 
     ``forward`` returns the terms ``edge``, ``aux``, ``final`` (unweighted) and their weighted
     sum ``total``. Heads at 1/4 resolution are resized to the label size inside each term.

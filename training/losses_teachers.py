@@ -1,4 +1,4 @@
-"""Teacher losses: BASS's Eq. 1–4 (SPEC §2.2) and AGRNet's Eq. 8–11 (SPEC §3.6).
+"""Teacher losses: BASS's Eq. 1–4 (docs/design.md#bass) and AGRNet's Eq. 8–11 (docs/design.md#agrnet).
 
 Both build on the shared terms of ``training.losses`` (logits are resized to the label size
 first) and return their unweighted terms plus the weighted ``total``, like ``EHANetLoss``.
@@ -26,12 +26,12 @@ from training.losses import (
     resize_logits,
 )
 
-BASS_ALPHA = 10.0  # SPEC §2.2: the final BASS model's α, picked on LaPa val
-BASS_LAMBDAS = (1.0, 1.0, 1.0)  # (λ_s, λ_b, λ_bs), SPEC §2.2 Eq. 1
-# (λ_raw, λ_edge, λ_BA, λ_final, λ_dis): SPEC §8 row 12 takes the paper's weights, not the code's
+BASS_ALPHA = 10.0  # the final BASS model's α, picked on LaPa val (docs/design.md#bass)
+BASS_LAMBDAS = (1.0, 1.0, 1.0)  # (λ_s, λ_b, λ_bs), BASS Eq. 1
+# (λ_raw, λ_edge, λ_BA, λ_final, λ_dis): the paper's weights, not the code's (docs/design.md#agrnet)
 # (final 1, dis 0.5).
 AGRNET_LAMBDAS = (1.0, 1.0, 1.0, 0.5, 0.1)
-AGRNET_DELTA = 1.0  # L_dis margin on L2-normalised vertices (SPEC §8 row 13)
+AGRNET_DELTA = 1.0  # L_dis margin on L2-normalised vertices (docs/design.md#agrnet)
 _FIELDS = {"bass": ("alpha", "lambdas"), "agrnet": ("lambdas", "delta")}  # the LossCfg keys each one reads
 
 
@@ -44,7 +44,7 @@ class GraphTrainOutputs(SegTrainOutputs, Protocol):
 
 def boundary_attention_loss(logits: Tensor, target: Tensor, boundary: Tensor,
                             ignore_index: int = IGNORE_INDEX) -> Tensor:
-    """AGRNet's L_BA (Eq. 8, SPEC §3.6): CE of the final prediction at boundary pixels only.
+    """AGRNet's L_BA (Eq. 8, docs/design.md#agrnet): CE of the final prediction at boundary pixels only.
 
     Per image Σ_i e_i·CE_i / (Σ_i e_i + 1), then the batch mean (the code's form: the +1 keeps an
     image without boundary at 0). Ignore pixels have CE 0.
@@ -60,7 +60,7 @@ def boundary_attention_loss(logits: Tensor, target: Tensor, boundary: Tensor,
 
 
 def discriminative_loss(vertices: Tensor, delta: float = AGRNET_DELTA) -> Tensor:
-    """AGRNet's L_dis (Eq. 9–10) as the paper defines it (SPEC §8 row 13, not the code's).
+    """AGRNet's L_dis (Eq. 9–10) as the paper defines it, not the code's (docs/design.md#agrnet).
 
     Vertices (N, V, C) are L2-normalised; φ(x_i, x_j) = max(δ − ‖x_i − x_j‖₂, 0)², averaged
     over all V·(V − 1) ordered pairs i ≠ j of the V = K·N_c vertices, then over the batch. It
@@ -99,7 +99,7 @@ def _check_lambdas(lambdas: Sequence[float], names: Sequence[str], loss: str) ->
 
 
 class BASSLoss(nn.Module):
-    """BASS's L = λ_s·L_s + λ_b·L_b + λ_bs·L_bs (SPEC §2.2, Eq. 1–4).
+    """BASS's L = λ_s·L_s + λ_b·L_b + λ_bs·L_bs (BASS Eq. 1–4).
 
     L_s: pixel-mean CE of the semantic branch (``aux_logits``); L_b: class-balanced 2-class CE of
     the boundary branch (CE2P-style, batch-level weights); L_bs: boundary-weighted CE of the final
@@ -131,7 +131,7 @@ class BASSLoss(nn.Module):
 
 
 class AGRNetLoss(nn.Module):
-    """AGRNet's L = λ₁L_raw + λ₂L_edge + λ₃L_BA + λ₄L_final + λ₅L_dis (SPEC §3.6, Eq. 11).
+    """AGRNet's L = λ₁L_raw + λ₂L_edge + λ₃L_BA + λ₄L_final + λ₅L_dis (AGRNet Eq. 11).
 
     L_raw and L_final: pixel-mean CE of Z₀ (``aux_logits``) and of the final logits; L_edge:
     class-balanced 2-class CE (the code's batch-level weights); L_BA: ``boundary_attention_loss``;

@@ -1,4 +1,4 @@
-"""Optimiser and the warm-up + poly learning-rate schedule (SPEC §1.9)."""
+"""Optimiser and the warm-up + poly learning-rate schedule (docs/design.md#training-recipe)."""
 from __future__ import annotations
 
 import torch
@@ -15,7 +15,7 @@ def build_optimizer(model: nn.Module, cfg: OptimCfg) -> torch.optim.Optimizer:
             (no_decay if param.ndim <= 1 else decay).append(param)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if cfg.name == "sgd":
-        # Keywords, not positions: EHANet's positional call silently set dampening (SPEC §1.9).
+        # Keywords, not positions: EHANet's positional call silently set dampening (docs/design.md#training-recipe).
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
     return torch.optim.AdamW(groups, lr=cfg.lr)
 

@@ -1,4 +1,4 @@
-"""Boundary ground truth: CE2P (SPEC §1.8) and AGRNet neighbour (SPEC §3.6) constructions."""
+"""Boundary ground truth: CE2P and AGRNet neighbour constructions (docs/design.md#boundary-ground-truth)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Metric definitions of SPEC §6 on hand-computed confusion matrices, and the boundary F-score."""
+"""Metric definitions of docs/design.md#metrics on hand-computed confusion matrices, and the boundary F-score."""
 from __future__ import annotations
 
 import json

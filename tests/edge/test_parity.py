@@ -139,7 +139,7 @@ def test_validate_command_rejects_a_bad_data_spec(make_bundle, capsys):
 
 def test_perturbation_is_below_typical_int8_logit_noise(tiny):
     """Guards the fixture: the point of the test above needs a perturbation far below the
-    1.5-4 max |Δlogit| INT8 models show while still passing parity (TOOLCHAIN §5)."""
+    1.5-4 max |Δlogit| INT8 models show while still passing parity (docs/design.md#parity-limits)."""
     assert 0 < tiny.perturbation < 0.2
     assert np.count_nonzero(tiny.reference_logits.argmax(1) == tiny.thin_class) > 0
 

@@ -75,7 +75,7 @@ def test_percentile_observer_clips_a_rare_outlier_that_minmax_keeps():
 @pytest.mark.slow
 def test_litert_quantizer_lowers_to_a_fully_int8_tflite_that_builtin_kernels_run(tiny_model, calib, make_cfg,
                                                                                  tmp_path):
-    """The mobile target's route (TOOLCHAIN §4c): without the sigmoid fix LOGISTIC fails to prepare."""
+    """The mobile target's route (docs/design.md#litert): without the sigmoid fix LOGISTIC fails to prepare."""
     import numpy as np
 
     litert_torch = pytest.importorskip("litert_torch")

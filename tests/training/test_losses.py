@@ -1,4 +1,4 @@
-"""EHANet's weighted boundary-aware loss (SPEC §1.7) and its parts, checked by hand and vs PyTorch."""
+"""EHANet's weighted boundary-aware loss (docs/design.md#student-loss) and its parts, checked by hand and vs PyTorch."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""Teacher losses (SPEC §2.2, §3.6, §8 rows 12-13), checked against hand computations."""
+"""Teacher losses (docs/design.md#bass, docs/design.md#agrnet), checked against hand computations."""
 from __future__ import annotations
 
 import math
@@ -108,7 +108,7 @@ def test_bass_loss_is_eq1_with_the_shared_terms():
 
 
 def test_agrnet_loss_uses_the_paper_weights():
-    """SPEC §8 row 12: λ = (1, 1, 1, 0.5, 0.1) over (raw, edge, BA, final, dis)."""
+    """docs/design.md#agrnet: λ = (1, 1, 1, 0.5, 0.1) over (raw, edge, BA, final, dis)."""
     outputs, target, boundary = _batch(seed=2)
     losses = AGRNetLoss()(outputs, target, boundary)
     expected = {
@@ -157,7 +157,7 @@ def test_build_criterion_defaults_follow_the_papers():
     ehanet = build_criterion(LossCfg())
     assert isinstance(bass, BASSLoss) and bass.alpha == 10.0 and bass.lambdas == (1.0, 1.0, 1.0)
     assert isinstance(agrnet, AGRNetLoss) and agrnet.lambdas == (1.0, 1.0, 1.0, 0.5, 0.1) and agrnet.delta == 1.0
-    assert ehanet.alpha == 50.0  # SPEC §8 row 3, unchanged by the optional α
+    assert ehanet.alpha == 50.0  # docs/design.md#student-loss, unchanged by the optional α
     assert build_criterion(LossCfg(name="bass", alpha=1.0, lambdas=(1.0, 0.0, 1.0))).lambdas == (1.0, 0.0, 1.0)
 
 

@@ -1,4 +1,4 @@
-"""The warm-up + poly schedule and optimiser construction (SPEC §1.9)."""
+"""The warm-up + poly schedule and optimiser construction (docs/design.md#training-recipe)."""
 import pytest
 import torch
 

@@ -3,8 +3,8 @@
 NumPy + OpenCV only. The geometry is a single affine warp applied to image and label
 alike, so the two cannot drift apart; the label is resampled with nearest neighbour
 and pixels that come from outside the frame are marked ignore (255). Colour jitter
-touches the image only. Defaults follow SPEC §1.9 (flip p=0.5, jitter ±0.1) plus the
-AGRNet rotation/scale of §8 item 10 (±30° with p=0.6, scale 0.75–1.25).
+touches the image only. Defaults follow EHANet (flip p=0.5, jitter ±0.1) plus AGRNet's rotation/scale (±30° with p=0.6,
+scale 0.75–1.25): docs/design.md#training-recipe.
 """
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ def _warp(image: np.ndarray, label: np.ndarray, angle_deg: float,
 
 
 def _jitter(image: np.ndarray, draw: _Draw) -> np.ndarray:
-    """Brightness, contrast, saturation, then hue, in the fixed order of SPEC §1.9's list."""
+    """Brightness, contrast, saturation, then hue, in EHANet's fixed order (docs/design.md#training-recipe)."""
     if (draw.brightness, draw.contrast, draw.saturation, draw.hue_shift) == (1.0, 1.0, 1.0, 0.0):
         return np.ascontiguousarray(image)
     out = image.astype(np.float32) * np.float32(draw.brightness)

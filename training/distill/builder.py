@@ -1,7 +1,7 @@
 """Turn a recipe's ``distill`` section into the trainer's ``extra_loss`` (and fill the teacher cache).
 
-The student objective is its own loss (EHANet's, SPEC §1.7) plus the weighted KD terms of
-SPEC §7.2: ``kd`` (pixel-wise KL), ``kd_boundary`` (boundary-weighted KL), ``cwd`` (channel-wise,
+The student objective is its own loss (EHANet's, docs/design.md#student-loss) plus the weighted KD terms of
+docs/design.md#distillation: ``kd`` (pixel-wise KL), ``kd_boundary`` (boundary-weighted KL), ``cwd`` (channel-wise,
 on logits) and ``pairwise`` (SKD affinity, on the penultimate features). A term whose weight is 0
 is not computed; the returned values are already weighted (the trainer sums them into the total).
 """

@@ -47,10 +47,10 @@ NO_TTA = TtaCfg()  # the plain view only
 
 @dataclass(frozen=True)
 class DistillCfg:
-    """Knowledge-distillation terms added to the student's own loss (SPEC §7.2).
+    """Knowledge-distillation terms added to the student's own loss (docs/design.md#distillation).
 
     Every term has its own weight; a zero weight skips the term (and its teacher work).
-    Defaults are SPEC §7.2's starting values: λ_kd = 1 (T = 1), λ_cwd = 3 (τ = 4), λ_pa = 1.
+    Defaults are the public starting values: λ_kd = 1 (T = 1), λ_cwd = 3 (τ = 4), λ_pa = 1.
     """
 
     teachers: tuple[TeacherCfg, ...] = ()
@@ -73,7 +73,7 @@ class DistillCfg:
     # input, mirrors); TTA makes a stronger teacher at no training cost.
     teacher_tta: TtaCfg = TtaCfg()
     # Grid of the logit terms (KL, boundary KL, CWD): "logits" = the student's logit grid (1/4 of the
-    # input, SPEC §7.1 item 2); "label" = both sides bilinearly upsampled to label size (its
+    # input, docs/design.md#distillation); "label" = both sides bilinearly upsampled to label size (its
     # alternative), which keeps thin parts (brows, lips) that span less than one logit cell.
     kd_resolution: str = "logits"
     cache_dir: str | None = None  # on-disk teacher-output cache; None = run the teachers every step

@@ -1,4 +1,4 @@
-"""Segmentation distillation losses, written exactly as SPEC §7.2 (all marked [G] there).
+"""Segmentation distillation losses, written exactly as their papers (docs/design.md#distillation).
 
 Notation: z^S, z^T are student and teacher logits on the same (h, w) grid, N = h·w positions
 (and the batch), C classes. Every function returns a scalar averaged over the batch and is

@@ -1,6 +1,6 @@
 """Frozen teachers for distillation: loaded from checkpoints, run on the student's batch, combined.
 
-SPEC §7.1: teacher and student see the same augmented image (only resized when the teacher wants
+docs/design.md#distillation: teacher and student see the same augmented image (only resized when the teacher wants
 another input size); teacher logits are bilinearly resized to the student's logit grid *before*
 the softmax; several teachers are combined by a weighted average of their probabilities; a teacher
 trained on another label schema is translated with ``edge.schemas.probability_mapping``.

@@ -1,11 +1,11 @@
-"""Parameter and MAC counts with SPEC §1.12's convention.
+"""Parameter and MAC counts with the convention of docs/design.md#complexity.
 
 * Parameters: conv/linear weights and biases plus BN affine terms (``spec``); ``trainable``
   counts every parameter with ``requires_grad`` (the two agree for models built from those layers).
 * MACs: Conv1d, Conv2d and Linear only (one multiply-accumulate per weight use), for one image, in eval
   mode. ``graph="deploy"`` runs ``forward`` (what is exported: no auxiliary or edge classifier);
-  ``graph="train"`` runs ``forward_train`` and so counts every conv, which is SPEC §1.12's
-  convention (for EHANet the two differ by the seg1 and edge classifiers, ~0.04 GMAC at 256²).
+  ``graph="train"`` runs ``forward_train`` and so counts every conv, which is the reference
+  counts' convention (for EHANet the two differ by the seg1 and edge classifiers, ~0.04 GMAC at 256²).
   FLOPs ≈ 2 × MACs. Matmuls between activations (AGRNet's graph projection) are not counted.
 
 Counting runs on the meta device, so it allocates nothing and takes milliseconds even at 1024².
@@ -31,7 +31,7 @@ GRAPHS = {"deploy": "forward", "train": "forward_train"}
 
 @dataclass(frozen=True)
 class ParamCount:
-    spec: int  # conv/linear weights+biases and BN affine (SPEC §1.12 convention)
+    spec: int  # conv/linear weights+biases and BN affine (docs/design.md#complexity)
     trainable: int  # every parameter with requires_grad
     by_module: dict[str, int] = field(default_factory=dict)  # ``spec`` per top-level child
 

@@ -1,4 +1,4 @@
-"""EHANet (Luo et al., Applied Sciences 2020): the student, per SPEC §1 (the ``FaceParseNet18/34`` code).
+"""EHANet (Luo et al., Applied Sciences 2020): the student, per docs/design.md#student (the ``FaceParseNet18/34`` code).
 
 backbone c2..c5 → ``EHANetNeck`` (SCAM + SGCB top-down) → q2 → ``BoundaryAwareHead`` (boundary
 branch from c2/c3, seg1, edge, seg2). Every resize is bilinear with ``align_corners=False``

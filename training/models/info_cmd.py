@@ -11,7 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--graph", choices=("deploy", "train"), default="deploy",
         help="count MACs of the exported forward (deploy) or of forward_train with every head (train, "
-             "SPEC §1.12's convention)",
+             "docs/design.md#complexity)",
     )
 
 

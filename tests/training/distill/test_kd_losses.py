@@ -1,4 +1,4 @@
-"""Each distillation loss against a brute-force loop over SPEC §7.2's formula, plus its invariances."""
+"""Each distillation loss against a brute-force loop over the formula of docs/design.md#distillation, plus its invariances."""
 import math
 
 import pytest

@@ -59,7 +59,7 @@ def test_os8_uses_the_standard_dilation_recipe():
 
 
 def test_resnet101_deep_stem_matches_spec_parameter_count():
-    """SPEC §1.12: ResNet-101 with the CE2P/AGRNet deep stem is about 42.6 M parameters (fc dropped)."""
+    """docs/design.md#complexity: ResNet-101 with the CE2P/AGRNet deep stem is about 42.6 M parameters (fc dropped)."""
     backbone = create_backbone("resnet101", deep_stem=True)
     assert count_params(backbone).spec == pytest.approx(42.6e6, rel=0.03)
     assert backbone.conv3.out_channels == 128 and backbone.layer1[0].conv1.in_channels == 128

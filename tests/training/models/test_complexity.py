@@ -1,4 +1,4 @@
-"""Parameter/MAC counting, checked against SPEC §1.12 and against hand-computed values."""
+"""Parameter/MAC counting, checked against the reference counts (docs/design.md#complexity) and against hand-computed values."""
 from __future__ import annotations
 
 import argparse
@@ -10,28 +10,28 @@ from edge.errors import ConfigError
 from training.models import create_model, info_cmd, list_cmd, list_models
 from training.models.complexity import count_macs, count_params
 
-# SPEC §1.12 [calc], 19 classes: params, GMACs @256², GMACs @512² (every conv counted).
-SPEC_COMPLEXITY = {
+# The reference counts (docs/design.md#complexity), 19 classes: params, GMACs @256², GMACs @512² (every conv counted).
+REFERENCE_COMPLEXITY = {
     ("ehanet_r18", "full"): (11.81e6, 3.11, 12.45),
     ("ehanet_r18", "conv1x1"): (11.73e6, 2.98, 11.92),
     ("ehanet_r34", "full"): (21.92e6, 5.53, 22.11),
 }
 
 
-@pytest.mark.parametrize("name, sgcb", sorted(SPEC_COMPLEXITY))
+@pytest.mark.parametrize("name, sgcb", sorted(REFERENCE_COMPLEXITY))
 def test_ehanet_resnet_complexity_matches_spec(name, sgcb):
-    params, gmacs_256, gmacs_512 = SPEC_COMPLEXITY[name, sgcb]
+    params, gmacs_256, gmacs_512 = REFERENCE_COMPLEXITY[name, sgcb]
     model = create_model(name, num_classes=19, sgcb=sgcb)
     assert count_params(model).spec == pytest.approx(params, rel=0.03)
     for graph in ("deploy", "train"):
         assert count_macs(model, 256, graph=graph).gmacs == pytest.approx(gmacs_256, rel=0.03)
         assert count_macs(model, 512, graph=graph).gmacs == pytest.approx(gmacs_512, rel=0.03)
-    # SPEC counts every conv, i.e. our train graph; it then agrees to rounding.
+    # The reference counts every conv, i.e. our train graph; it then agrees to rounding.
     assert count_macs(model, 512, graph="train").gmacs == pytest.approx(gmacs_512, abs=0.006)
 
 
 def test_spec_head_breakdown_for_ehanet_r18():
-    """SPEC: backbone 11.18 M; SCAM 0.313 M + SGCB 0.271 M (our neck); boundary + classifiers 0.047 M."""
+    """The reference counts: backbone 11.18 M; SCAM 0.313 M + SGCB 0.271 M (our neck); boundary + classifiers 0.047 M."""
     by_module = count_params(create_model("ehanet_r18", num_classes=19)).by_module
     assert by_module["backbone"] == pytest.approx(11.18e6, abs=0.005e6)
     assert by_module["neck"] == pytest.approx(0.313e6 + 0.271e6, abs=0.002e6)

@@ -1,4 +1,4 @@
-"""EHANet's boundary branch and classifiers (SPEC §1.5–1.6)."""
+"""EHANet's boundary branch and classifiers (docs/design.md#student)."""
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,4 @@
-"""EHANet's neck (SPEC §1.3–1.4): stage attention (SCAM), two top-down passes and SGCBs."""
+"""EHANet's neck (docs/design.md#student): stage attention (SCAM), two top-down passes and SGCBs."""
 from __future__ import annotations
 
 from collections.abc import Sequence

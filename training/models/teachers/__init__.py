@@ -1,7 +1,7 @@
-"""The heavy ResNet-101 teachers for distillation: BASS (SPEC §2) and AGRNet (SPEC §3).
+"""The heavy ResNet-101 teachers for distillation: BASS and AGRNet (docs/design.md#teachers).
 
 They are training-side models only (never exported to an edge target), so unlike ``SegModel``
-they accept any input size (473² in SPEC), resizing inside their decoders. The contract is
+they accept any input size (473² in the papers), resizing inside their decoders. The contract is
 otherwise the project's: eval ``forward(x)`` returns one logits tensor at the input size,
 ``forward_train(x)`` a ``SegOutputs`` (sub)class at 1/4 resolution whose ``features`` are the
 penultimate features used by distillation, and ``forward_features(x)`` those features alone.

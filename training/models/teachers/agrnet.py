@@ -1,4 +1,4 @@
-"""AGRNet (Te et al., TIP 2021; SPEC §3): adaptive graph representation learning for face parsing.
+"""AGRNet (Te et al., TIP 2021; docs/design.md#agrnet): adaptive graph representation learning for face parsing.
 
 * trunk: ResNet-101, deep stem, output stride 8; PSP on c5 (bins 1, 2, 3, 6) gives X₂;
 * edge branch: CE2P's edge module on c2, c3, c4 → ``edge_logits``; E = softmax(edge)[1],
@@ -8,10 +8,10 @@
 * reasoning: X̂_G = ReLU(W_G·(A·X_G − X_G)) with a learned A; reprojection P from X_G and
   X_e = X₀ ⊙ E; X_P = X̂_G·P; decode 1×1(X₀ + X_P) → BN-ReLU → 1×1 → classes (``logits``).
 
-``agrnet_r101`` has 66.54 M parameters with 19 classes: SPEC §8 row 15's ≈ 66.7 M count (the paper's
+``agrnet_r101`` has 66.54 M parameters with 19 classes, the ≈ 66.7 M of docs/design.md#agrnet (the paper's
 Table I(d) cannot describe a ResNet-101 and is ignored; the code's unused ``conv_proj``/``conv_extend``
 are left out). It costs 235 GMAC at 473² (Conv only; the graph matmuls add ~0.55 GMAC). Its boundary
-GT is AGRNet's (SPEC §3.6), chosen by the recipe's ``data.boundary: neighbour``.
+GT is AGRNet's (docs/design.md#boundary-ground-truth), chosen by the recipe's ``data.boundary: neighbour``.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from training.models.teachers.parts import (
 AGRNET_WIDTH = 256  # C, the vertex feature width; PSP is twice as wide
 PROXY_WIDTH = 64  # agrnet_r18's width, for CPU proxies
 TOP_K = 4  # vertices per class (the paper's Table I(c) best)
-# SPEC §8 row 11. A fresh teacher uses the standard OS-8 plan (layer3 d = 2, layer4 d = 4); the
+# docs/design.md#agrnet: a fresh teacher uses the standard OS-8 plan (layer3 d = 2, layer4 d = 4); the
 # released AGRNet weights were trained with the code's plan: layer3 stride 1 but undilated, layer4 d = 2.
 STANDARD_PLAN = OUTPUT_STRIDE_PLANS[8]
 CODE_PLAN = ((1, 2, 1, 1), (1, 1, 1, 2))
@@ -57,7 +57,7 @@ class AGRNetOutputs(SegOutputs):
 
 
 def select_vertices(raw_logits: torch.Tensor, features: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Adaptive pixel → vertex projection (SPEC §3.4, Eq. 3).
+    """Adaptive pixel → vertex projection (AGRNet Eq. 3).
 
     ``raw_logits`` (N, N_c, P) and ``features`` (N, C, P) over P = H·W positions. For each image
     and class the ``k`` positions with the highest raw logit are taken (sorted, highest first)
@@ -74,9 +74,9 @@ def select_vertices(raw_logits: torch.Tensor, features: torch.Tensor, k: int) ->
 
 def reprojection_matrix(vertices: torch.Tensor, edge_features: torch.Tensor,
                         edge_prob: torch.Tensor) -> torch.Tensor:
-    """P (N, V, P) from vertices (N, V, C), X_e (N, C, P) and E (N, P) (SPEC §3.5, Eq. 5).
+    """P (N, V, P) from vertices (N, V, C), X_e (N, C, P) and E (N, P) (AGRNet Eq. 5).
 
-    SPEC §8 row 14 keeps the code's behaviour over the paper's Eq. 5: P is built from the
+    We keep the code's behaviour over the paper's Eq. 5 (docs/design.md#agrnet): P is built from the
     pre-GCN vertices X_G, the softmax runs over the vertex axis (each pixel's column sums to 1),
     and the result is scaled by each pixel's edge probability, so column j sums to E_j.
     """
@@ -84,7 +84,7 @@ def reprojection_matrix(vertices: torch.Tensor, edge_features: torch.Tensor,
 
 
 class GraphReasoning(nn.Module):
-    """Single-layer GCN with a learned adjacency (SPEC §3.5, Eq. 4, in the code's form).
+    """Single-layer GCN with a learned adjacency (AGRNet Eq. 4, in the code's form).
 
     A is a Conv1d over the node axis (V → V, kernel 1, with bias) and the update is A·X − X,
     i.e. (A − I)·X: the code's sign, opposite to the paper's (I − A), which W_G absorbs. W_G is a
@@ -162,7 +162,7 @@ def _create_agrnet(model_name: str, kind: str, num_classes: int, *, width: int, 
 @register_model
 def agrnet_r101(num_classes: int, *, top_k: int = TOP_K, code_dilation: bool = False, deep_stem: bool = True,
                 backbone_weights: WeightsArg = None) -> AGRNet:
-    """AGRNet as in SPEC §3 at OS 8; ``code_dilation=True`` is the released weights' dilation plan."""
+    """AGRNet as in docs/design.md#agrnet at OS 8; ``code_dilation=True`` is the released weights' dilation plan."""
     return _create_agrnet("agrnet_r101", "resnet101", num_classes, width=AGRNET_WIDTH, top_k=top_k,
                           code_dilation=code_dilation, deep_stem=deep_stem, weights=backbone_weights)
 

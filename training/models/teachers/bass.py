@@ -1,6 +1,6 @@
-"""BASS (Liu et al., AAAI 2020; SPEC §2): the boundary-attention semantic segmentation teacher.
+"""BASS (Liu et al., AAAI 2020; docs/design.md#bass): the boundary-attention semantic segmentation teacher.
 
-BASS released no code and says it follows CE2P, so CE2P's layout is the reference (SPEC §2.1):
+BASS released no code and says it follows CE2P, so CE2P's layout is the reference:
 
 * trunk: ResNet-101, deep stem, layer4 dilated (d = 2): output stride 16;
 * S, semantic branch: PSP on c5 (bins 1, 2, 3, 6) and CE2P's decoder with c2 → ``aux_logits``
@@ -10,7 +10,7 @@ BASS released no code and says it follows CE2P, so CE2P's layout is the referenc
 * BS, boundary-attention semantic branch: fuse(S, B) → 1×1 → 256 → Dropout2d(0.1) → ``logits``
   (seg2, trained by the boundary-weighted L_bs; the test-time output).
 
-Its boundary GT is CE2P's (SPEC §8 row 9), chosen by the recipe's ``data.boundary: ce2p``.
+Its boundary GT is CE2P's (docs/design.md#boundary-ground-truth), chosen by the recipe's ``data.boundary: ce2p``.
 ``bass_r101`` has 66.72 M parameters (11 classes) and costs 76.4 GMAC at 473².
 """
 from __future__ import annotations
@@ -35,13 +35,13 @@ from training.models.teachers.parts import (
 FUSIONS = ("concat", "sum", "product")  # the paper's c (best), p and m variants
 BASS_WIDTH = 256  # CE2P's decoder and edge width; PSP is twice as wide
 PROXY_WIDTH = 64  # bass_r18's width, for CPU proxies
-OUTPUT_STRIDE = 16  # SPEC §2.1: dilated conv5 only
+OUTPUT_STRIDE = 16  # dilated conv5 only
 
 
 class SemanticDecoder(nn.Module):
     """CE2P's decoder: [context ⊕ c2] (304 ch) → [1×1 → width, BN-ReLU] × 2 → 1×1 → classes.
 
-    SPEC §8 row 7: the paper only describes PSP feeding the classifier; we include CE2P's
+    docs/design.md#bass: the paper only describes PSP feeding the classifier; we include CE2P's
     low-level (c2) decoder because BASS states that it follows CE2P.
     """
 
@@ -62,7 +62,7 @@ class BoundaryAttentionHead(nn.Module):
 
     ``concat`` (the paper's best, CE2P's fusion) stacks 256 + 768 channels. ``sum`` and
     ``product`` need equal widths, and the paper does not say how it matched them: following
-    SPEC §8 row 8 the boundary features get a 1×1 projection (768 → 256, BN-ReLU) first.
+    docs/design.md#bass the boundary features get a 1×1 projection (768 → 256, BN-ReLU) first.
     """
 
     def __init__(self, semantic_channels: int, boundary_channels: int, width: int, num_classes: int,
@@ -125,7 +125,7 @@ def _create_bass(model_name: str, kind: str, num_classes: int, *, fusion: str, w
 @register_model
 def bass_r101(num_classes: int, *, fusion: str = "concat", deep_stem: bool = True,
               backbone_weights: WeightsArg = None) -> BASS:
-    """BASS as in SPEC §2: ResNet-101 deep stem at OS 16; ``fusion`` concat | sum | product."""
+    """BASS as in docs/design.md#bass: ResNet-101 deep stem at OS 16; ``fusion`` concat | sum | product."""
     return _create_bass("bass_r101", "resnet101", num_classes, fusion=fusion, width=BASS_WIDTH,
                         deep_stem=deep_stem, weights=backbone_weights)
 

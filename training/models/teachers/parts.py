@@ -47,7 +47,7 @@ def build_trunk(
     CE2P/AGRNet deep stem, which needs a deep-stem checkpoint (``conv1..3``, 128-ch stem); a plain
     torchvision file (7×7 ``conv1``) fits ``deep_stem=False``. A mismatch raises ``CheckpointError``
     naming the keys. Without weights the trunk starts from random values, which we say loudly:
-    SPEC §2.4/§3.2 initialise from ImageNet.
+    Both papers initialise from ImageNet (docs/design.md#teachers).
     """
     block, layers = TRUNKS[kind]
     strides, dilations = plan
@@ -55,7 +55,7 @@ def build_trunk(
     if weights is None:
         log.warning(
             "%s: no backbone_weights given, so the %s backbone starts from random weights and "
-            "training trains it from scratch (SPEC starts from ImageNet). Pass --backbone-weights "
+            "training trains it from scratch (the papers start from ImageNet). Pass --backbone-weights "
             "PATH (model.overrides.backbone_weights) to initialise it from a local file; ignore "
             "this if a full teacher checkpoint is loaded next.", model_name, kind,
         )
@@ -112,7 +112,7 @@ class PyramidPooling(nn.Module):
 
 
 class CE2PEdgeModule(nn.Module):
-    """CE2P's edge module (SPEC §2.1, §3.3): layer1..3 → 1×1 → width each; a SHARED 3×3 width→2
+    """CE2P's edge module (docs/design.md#teachers): layer1..3 → 1×1 → width each; a SHARED 3×3 width→2
     on each level; the three maps upsampled to layer1's size, concatenated (6 ch), 1×1 → 2.
 
     Returns ``(edge_logits, edge_features)``; the features (3·width ch at 1/4) feed BASS's fusion.

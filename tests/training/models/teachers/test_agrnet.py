@@ -41,7 +41,7 @@ def test_gradients_flow_through_the_gathered_features_only():
 
 
 def test_reprojection_columns_sum_to_the_edge_probability():
-    """Softmax over the vertex axis, then × E (SPEC §8 row 14): column j sums to E_j."""
+    """Softmax over the vertex axis, then × E (docs/design.md#agrnet): column j sums to E_j."""
     g = torch.Generator().manual_seed(0)
     vertices, edge_features = torch.randn(2, 8, 5, generator=g), torch.randn(2, 5, 30, generator=g)
     edge_prob = torch.rand(2, 30, generator=g)
@@ -71,7 +71,7 @@ def _dilations(model: torch.nn.Module) -> list[int]:
 
 
 def test_fresh_teacher_uses_standard_os8_and_code_dilation_the_released_plan():
-    """SPEC §8 row 11: layer3 d = 2, layer4 d = 4 by default; the code's layer3 d = 1, layer4 d = 2."""
+    """docs/design.md#agrnet: layer3 d = 2, layer4 d = 4 by default; the code's layer3 d = 1, layer4 d = 2."""
     standard = create_model("agrnet_r18", num_classes=3, width=8)
     code = create_model("agrnet_r18", num_classes=3, width=8, code_dilation=True)
     assert _dilations(standard) == [1, 1, 2, 4]

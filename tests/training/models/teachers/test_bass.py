@@ -1,4 +1,4 @@
-"""BASS specifics: the three fusion strategies of the boundary-attention branch (SPEC §2.1, §8 row 8)."""
+"""BASS specifics: the three fusion strategies of the boundary-attention branch (docs/design.md#bass)."""
 from __future__ import annotations
 
 import pytest

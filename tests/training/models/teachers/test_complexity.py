@@ -1,4 +1,4 @@
-"""Teacher sizes: AGRNet ≈ 66.7 M parameters with 19 classes (SPEC §8 row 15), reported by `model info`."""
+"""Teacher sizes: AGRNet ≈ 66.7 M parameters with 19 classes (docs/design.md#agrnet), reported by `model info`."""
 from __future__ import annotations
 
 import argparse
@@ -18,7 +18,7 @@ def full_teachers() -> dict:
 
 @pytest.mark.parametrize("name", ["agrnet_r101", "bass_r101"])
 def test_teacher_parameter_counts(full_teachers, name):
-    """SPEC §8 row 15 [calc]: about 66.7 M for AGRNet. BASS shares the trunk and PSP (65.7 M)."""
+    """docs/design.md#agrnet: about 66.7 M for AGRNet. BASS shares the trunk and PSP (65.7 M)."""
     params = count_params(full_teachers[name])
     assert params.spec == params.trainable  # the GCN's Conv1d layers are counted too
     assert params.millions == pytest.approx(66.7, rel=0.03)

@@ -93,7 +93,7 @@ def test_full_teacher_trains_at_a_small_size(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["bass_r101", "agrnet_r101"])
 def test_forward_and_backward_at_473_with_batch_one(name):
-    """SPEC's 473² on CPU, batch 1 (BN frozen: one image cannot batch-normalise the 1×1 PSP bin).
+    """The papers' 473² on CPU, batch 1 (BN frozen: one image cannot batch-normalise the 1×1 PSP bin).
 
     Measured on 2 shared CPU cores: about 30 s for BASS and 65 s for AGRNet.
     """

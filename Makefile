@@ -10,7 +10,7 @@ config ?= configs/train/smoke.yaml
 args ?=
 
 .DEFAULT_GOAL := deploy
-.PHONY: setup deploy test test-all lint train bench bench-speed bench-peers demo default-student kd-ablation kd-ablation-real autolabel-ablation
+.PHONY: setup deploy test test-all lint train bench bench-speed bench-peers demo readme-strip default-student kd-ablation kd-ablation-real autolabel-ablation
 
 setup: $(VENV)/.installed
 
@@ -55,13 +55,19 @@ bench-speed: setup
 bench-peers: setup
 	$(PY) scripts/bench_peers.py --out runs/bench_peers $(args)
 
-# The video demo on the cpu fp32 bundle that `make target=cpu` writes (built first if absent).
+# The video demo on the cpu fp32 bundle that `make target=cpu` writes (built first if absent). It writes
+# only under runs/demo (untracked); the README's picture changes only through `make readme-strip`.
 demo_bundle ?= bundles/ehanet_mbv2_cpu_fp32
+demo_out ?= runs/demo
 demo: setup
 	test -f $(demo_bundle)/manifest.json || $(MAKE) deploy target=cpu
-	$(EDGEPARSE) demo-clip --out runs/demo/clip.mp4
-	$(EDGEPARSE) demo $(demo_bundle) runs/demo/clip.mp4 --out runs/demo/demo.mp4 \
-	    --config configs/demo/default.yaml --strip docs/demo_strip.png --json runs/demo/demo.json $(args)
+	$(EDGEPARSE) demo-clip --out $(demo_out)/clip.mp4
+	$(EDGEPARSE) demo $(demo_bundle) $(demo_out)/clip.mp4 --out $(demo_out)/demo.mp4 \
+	    --config configs/demo/default.yaml --strip $(demo_out)/strip.png --json $(demo_out)/demo.json $(args)
+
+# Regenerates the README's picture, docs/demo_strip.png (tracked): the demo's strip, copied in on purpose.
+readme-strip: demo
+	cp $(demo_out)/strip.png docs/demo_strip.png
 
 # Reproduces the shipped default student from the real faces in ../shared/data (not shipped: see its
 # README): a data check, then about 75 min of training on 2 cores in two stages (resumable: run it

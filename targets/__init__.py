@@ -2,7 +2,7 @@
 
 A target module (``targets/<file>.py``, named after the target, not the library) exposes:
 
-* ``SPEC: TargetSpec`` - from ``targets.formats.target_spec(name)`` (the one format table);
+* ``SPEC: TargetSpec`` - from ``targets.formats.target_spec(name)`` (its rows of ``edge.formats.FORMATS``);
 * ``GRAPH_RULES: GraphRules`` - the ONNX ops it accepts and whether it needs static shapes,
   checked on the FP32 ONNX before lowering (``targets.export.check_target_graph``);
 * ``lower(request: LowerRequest) -> Lowered`` - build the artifact files of one precision in

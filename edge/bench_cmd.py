@@ -25,8 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--e2e-size", type=_size, default=(480, 640), metavar="HxW",
                         help="camera frame size for the end-to-end timing (default: 480x640)")
     parser.add_argument("--video", type=Path, metavar="CLIP",
-                        help="also run the video demo pipeline on CLIP (no output written): end-to-end vs "
-                             "model-only FPS and flicker with and without smoothing")
+                        help="also run the video demo pipeline on CLIP (no output written) with the demo's "
+                             "settings (configs/demo/default.yaml: the model on its own core, decode, detection, "
+                             "post-processing and encode on the others): end-to-end vs model-only FPS at that "
+                             "thread count, CPU per stage, and flicker with and without smoothing")
     parser.add_argument("--profile", action="store_true",
                         help="also time every layer with the backend's own counters (OpenVINO PERF_COUNT, "
                              "onnxruntime's profiler; --runs inferences, latency mode): time, share and "
@@ -53,11 +55,13 @@ def _format_result(result) -> str:
 
 
 def _video(bundle, args: argparse.Namespace):
-    """The demo pipeline on a clip (edge.video), with the benchmark's thread count."""
+    """The demo pipeline on a clip (edge.video) as ``edgeparse demo`` runs it: with the benchmark's thread
+    count the model would take every core of a small device, and decode, detection and encode would
+    preempt it."""
     from edge.video.config import DemoCfg
     from edge.video.demo import format_result, run_bundle_demo
 
-    cfg = DemoCfg(threads=args.threads)
+    cfg = DemoCfg()
     result = run_bundle_demo(bundle, str(args.video), cfg)
     print(f"video {args.video}:\n{format_result(result, cfg.detect.every)}")
     return result

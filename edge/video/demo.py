@@ -55,6 +55,13 @@ def format_result(result: DemoResult, every: int) -> str:
         (f"flicker (static face pixels whose label changed, over {result.flicker_pixels / 1e6:.2f} M pixel "
          f"pairs): {flicker or 'n/a'}"),
     ]
+    if result.cpu_ms:
+        cpu = " | ".join(f"{role} {ms:.1f}" for role, ms in result.cpu_ms.items() if role != "total")
+        cores = result.settings.get("cores", {})
+        where = (f"model pinned to core(s) {cores.get('model')}, the other stages to {cores.get('others')}"
+                 if result.pinned else "model threads on every core, sharing them with the other stages")
+        lines.append(f"CPU ms per frame: {cpu} | total {result.cpu_ms['total']:.1f} (model "
+                     f"{100 * (result.model_cpu_share or 0):.0f} % of the CPU; {where})")
     if result.end_reason:
         lines.append(f"stopped early: {result.end_reason}")
     return "\n".join(lines)

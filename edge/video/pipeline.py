@@ -1,23 +1,33 @@
 """The threaded demo: decode → parse → render/encode, overlapped through bounded queues.
 
 Five threads: the reader decodes; ``FrameParser.prepare`` detects, tracks and crops;
-``FrameParser.infer`` runs the model and nothing else, so on a 2-core host one core stays on the
-model; ``FrameParser.finish`` smooths and pastes labels back; the calling thread renders,
-encodes, measures flicker and shows frames. OpenCV, NumPy and the inference
-runtimes release the GIL in their heavy calls, so decode and encode of neighbouring frames run
-while the model works and end-to-end FPS can approach the model's own. An error in any thread
-stops the others; the caller's sink is closed by its ``with`` block, so the video written so
-far is always finalized.
+``FrameParser.infer`` runs the model and nothing else; ``FrameParser.finish`` smooths and pastes
+labels back; the calling thread renders, encodes, measures flicker and shows frames. OpenCV, NumPy
+and the inference runtimes release the GIL in their heavy calls, so decode and encode of
+neighbouring frames run while the model works and end-to-end FPS can approach the model's own.
+
+The model keeps its cores (``CorePlan``): where the runner's threads leave cores free, the model
+thread is pinned to the first ``threads`` cores and every other stage, OpenCV's own thread pool
+included, to the rest, so post-processing and encoding never preempt an inference; the GIL's switch
+interval drops to 1 ms, so the model thread waits at most that long to hand over each result.
+Each thread's CPU time is recorded (``DemoResult.cpu_ms``): the model's share of the CPU a frame
+costs bounds the end-to-end share where the model uses every core.
+
+An error in any thread stops the others; the caller's sink is closed by its ``with`` block, so the
+video written so far is always finalized.
 """
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import statistics
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +52,57 @@ log = logging.getLogger(__name__)
 STAGES = ("decode", "detect", "prepare", "model", "post", "render", "encode")  # prepare = detect + crop
 HUD_STAGES = tuple(name for name in STAGES if name != "detect")
 FPS_WINDOW = 30  # frames in the HUD's rolling FPS
+GIL_SWITCH_S = 0.001  # Python's default 5 ms would let a busy stage hold the model thread that long
 _END = object()
+
+
+@dataclass(frozen=True)
+class CorePlan:
+    """Which cores the model thread and the other stages run on; empty tuples: no pinning (the model's
+    threads need every core, or this OS cannot pin threads)."""
+
+    model: tuple[int, ...]
+    others: tuple[int, ...]
+
+    @classmethod
+    def for_threads(cls, threads: int, cores: Sequence[int] | None = None) -> CorePlan:
+        if cores is None:
+            cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        if not 1 <= threads < len(cores):  # unset, or the model needs every core: nothing to pin
+            return cls((), ())
+        return cls(tuple(cores[:threads]), tuple(cores[threads:]))
+
+    def pin(self, role: str) -> None:
+        """Pin the calling thread (Linux: pid 0 = this thread) to its role's cores."""
+        cores = self.model if role == "model" else self.others
+        if cores:
+            os.sched_setaffinity(0, cores)
+
+    @contextmanager
+    def pinned(self, role: str) -> Iterator[None]:
+        """``pin`` for the calling thread while the block runs, then its cores as they were."""
+        before = os.sched_getaffinity(0) if self.model else None
+        self.pin(role)
+        try:
+            yield
+        finally:
+            if before is not None:
+                os.sched_setaffinity(0, before)
+
+
+@contextmanager
+def _pipeline_settings(plan: CorePlan) -> Iterator[None]:
+    """The GIL switch interval and OpenCV's thread count for the run, restored afterwards. OpenCV's pool
+    gets the non-model cores only, so its parallel loops cannot land on the model's core."""
+    interval, cv_threads = sys.getswitchinterval(), cv2.getNumThreads()
+    sys.setswitchinterval(GIL_SWITCH_S)
+    if plan.others:
+        cv2.setNumThreads(len(plan.others))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+        cv2.setNumThreads(cv_threads)
 
 
 @dataclass(frozen=True)
@@ -68,6 +128,17 @@ class DemoResult:
     end_reason: str | None
     detector: str
     settings: dict[str, Any] = field(default_factory=dict)
+    # CPU ms per frame by thread role: decode, prepare, model (its thread plus the runtime's own workers),
+    # post, render (render, encode and flicker in the calling thread), and total (the whole process)
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    pinned: bool = False  # the model ran on cores of its own
+
+    @property
+    def model_cpu_share(self) -> float | None:
+        """The model's share of the CPU a frame costs: where the model's threads use every core, the most
+        end-to-end FPS can reach of model-only FPS."""
+        total = self.cpu_ms.get("total")
+        return self.cpu_ms["model"] / total if total else None
 
     @property
     def faces_per_frame(self) -> float:
@@ -85,7 +156,7 @@ class DemoResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "faces_per_frame": self.faces_per_frame, "model_frame_fps": self.model_frame_fps,
-                "e2e_share": self.e2e_share}
+                "e2e_share": self.e2e_share, "model_cpu_share": self.model_cpu_share}
 
 
 @dataclass
@@ -103,17 +174,19 @@ class _Decoded:
 class _Stages:
     """Worker threads: the reader, then one per stage function, joined by bounded queues."""
 
-    def __init__(self, source: FrameSource, stages: list[Callable[[Any], Any]], queue_size: int,
-                 max_frames: int | None):
+    def __init__(self, source: FrameSource, stages: list[tuple[str, Callable[[Any], Any]]], queue_size: int,
+                 max_frames: int | None, plan: CorePlan | None = None):
         self.source, self.max_frames = source, max_frames
+        self.plan = plan or CorePlan((), ())
         self.stop = threading.Event()
+        self.cpu_s: dict[str, float] = {}  # thread CPU seconds per role, recorded when each thread ends
         self.queues: list[queue.Queue] = [queue.Queue(queue_size) for _ in range(len(stages) + 1)]
-        self.threads = [threading.Thread(target=self._guard, args=(self._read, self.queues[0]), daemon=True,
-                                         name="demo-decode")]
-        for i, stage in enumerate(stages):
+        self.threads = [threading.Thread(target=self._guard, args=("decode", self._read, self.queues[0]),
+                                         daemon=True, name="demo-decode")]
+        for i, (role, stage) in enumerate(stages):
             work = self._worker(stage, self.queues[i])
-            self.threads.append(threading.Thread(target=self._guard, args=(work, self.queues[i + 1]), daemon=True,
-                                                 name=f"demo-{getattr(stage, '__name__', i)}"))
+            self.threads.append(threading.Thread(target=self._guard, args=(role, work, self.queues[i + 1]),
+                                                 daemon=True, name=f"demo-{role}"))
 
     def __enter__(self) -> Self:
         for thread in self.threads:
@@ -134,11 +207,13 @@ class _Stages:
                 raise item.error
             yield item
 
-    def _guard(self, work: Callable[[queue.Queue], None], out: queue.Queue) -> None:
+    def _guard(self, role: str, work: Callable[[queue.Queue], None], out: queue.Queue) -> None:
         try:
+            self.plan.pin(role)
             work(out)
         except BaseException as exc:  # noqa: BLE001  (not swallowed: the consumer re-raises it)
             self._put(out, _Failure(exc))
+        self.cpu_s[role] = time.thread_time()
         self._put(out, _END)
 
     def _read(self, out: queue.Queue) -> None:
@@ -226,15 +301,19 @@ def run_demo(source: FrameSource, parser: FrameParser, schema: LabelSchema, cfg:
     frames = faces = 0
     first_frame: np.ndarray | None = None
     spec = parser.runner.input_spec
+    plan = CorePlan.for_threads(parser.runner.threads or 0)
     parser.runner.infer(np.zeros(spec.shape, np.float32))  # the first inference allocates: not timed
-    start = time.perf_counter()
+    start, process_cpu = time.perf_counter(), time.process_time()
 
     def prepare(item: _Decoded) -> PreparedFrame:
         prepared = parser.prepare(item.frame, item.index)
         prepared.timings_ms["decode"] = item.decode_ms
         return prepared
 
-    with _Stages(source, [prepare, parser.infer, parser.finish], cfg.queue_size, max_frames) as stages:
+    stage_list = [("prepare", prepare), ("model", parser.infer), ("post", parser.finish)]
+    with _pipeline_settings(plan), _Stages(source, stage_list, cfg.queue_size, max_frames, plan) as stages, \
+            plan.pinned("others"):
+        caller_cpu = time.thread_time()
         for parsed in stages.results():
             first_frame = parsed.frame if first_frame is None else first_frame
             annotated = _render_and_write(parsed, renderer, sink, _model_fps(parsed))
@@ -247,7 +326,9 @@ def run_demo(source: FrameSource, parser: FrameParser, schema: LabelSchema, cfg:
             renderer.tick()
             if on_frame is not None and on_frame(parsed.index, annotated) is False:
                 break
-    wall_s = time.perf_counter() - start
+        caller_cpu = time.thread_time() - caller_cpu
+    wall_s, process_cpu = time.perf_counter() - start, time.process_time() - process_cpu
+    cpu_ms = _cpu_per_frame(stages.cpu_s, caller_cpu, process_cpu, frames)
     model_fps = _isolated_model_fps(parser, first_frame, cfg.model_runs)
     flicker = meter.results()
     return DemoResult(
@@ -258,8 +339,23 @@ def run_demo(source: FrameSource, parser: FrameParser, schema: LabelSchema, cfg:
         scene_cuts=parser.cuts, smoothing_resets=parser.smoother.resets if parser.smoother else 0,
         frames_written=sink.frames_written if sink else 0, end_reason=source.end_reason,
         detector=getattr(parser.detector, "name", type(parser.detector).__name__),
-        settings={"runner": parser.runner.applied_settings(), "config": asdict(cfg)},
+        settings={"runner": parser.runner.applied_settings(), "config": asdict(cfg),
+                  "cores": {"model": list(plan.model), "others": list(plan.others)}},
+        cpu_ms=cpu_ms, pinned=bool(plan.model),
     )
+
+
+def _cpu_per_frame(thread_s: dict[str, float], caller_s: float, process_s: float, frames: int) -> dict[str, float]:
+    """CPU ms per frame by role. What no stage thread accounts for ran in the runtimes' own worker
+    threads: the model's (OpenCV's pool is counted too, and is small next to it)."""
+    if not frames or not thread_s:
+        return {}
+    per_frame = {role: 1e3 * seconds / frames for role, seconds in thread_s.items()}
+    per_frame["render"] = 1e3 * caller_s / frames
+    per_frame["total"] = 1e3 * process_s / frames
+    unattributed = per_frame["total"] - sum(v for k, v in per_frame.items() if k != "total")
+    per_frame["model"] = per_frame.get("model", 0.0) + max(unattributed, 0.0)
+    return per_frame
 
 
 def _render_and_write(parsed: ParsedFrame, renderer: Renderer, sink: FrameSink | None,

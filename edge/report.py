@@ -30,10 +30,10 @@ DEPLOY_LEGEND = ("★ recommended: the fastest bundle of its target that passed 
                  "mixed-precision fallback, k layers kept float;  superseded: an attempt the fallback replaced")
 STAR = "★"
 COLUMNS = ("format", "precision", "inference", "status", "size_mb", "miou", "delta_miou",
-           "worst_class_delta_f1", "agreement_pct", "latency_p50_ms", "latency_p99_ms", "fps",
+           "worst_class_delta_f1", "agreement_pct", "flicker", "latency_p50_ms", "latency_p99_ms", "fps",
            "speedup_vs_fp32", "reason")
 HEADERS = ("Format", "Precision", "Inference req/applied", "Status", "Size MB", "mIoU", "ΔmIoU",
-           "worst ΔF1", "Agree %", "p50 ms", "p99 ms", "FPS", "× fp32", "Reason")
+           "worst ΔF1", "Agree %", "Flicker raw/sm %", "p50 ms", "p99 ms", "FPS", "× fp32", "Reason")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,8 @@ class BenchmarkRow:
     float_layers: tuple[str, ...] = ()  # layers the mixed-precision fallback kept float (torch module paths)
     superseded: bool = False  # a failed attempt whose bundle the fallback replaced: it fails nothing
     recommended: bool = False  # the fastest bundle of its target that passed every gate
+    flicker_raw_pct: float | None = None  # on the deploy's clip (edge.video.flicker_gate), raw labels
+    flicker_smoothed_pct: float | None = None  # the same with the demo's temporal smoothing
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -79,6 +81,13 @@ class BenchmarkRow:
     def timed_pass(self) -> bool:
         """Passed every gate here and was timed: a candidate for the recommended bundle."""
         return self.status == "ok" and not self.superseded and self.latency_p50_ms is not None
+
+    @property
+    def flicker(self) -> str | None:
+        """Raw/smoothed flicker as the table shows it, None where not measured."""
+        if self.flicker_raw_pct is None or self.flicker_smoothed_pct is None:
+            return None
+        return f"{self.flicker_raw_pct:.2f}/{self.flicker_smoothed_pct:.2f}"
 
     @property
     def inference(self) -> str:
@@ -104,9 +113,10 @@ def command_block(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def make_row(bundle: Bundle, parity: ParityResult | None = None, bench: BenchResult | None = None,
-             runner_settings: dict[str, Any] | None = None) -> BenchmarkRow:
+             runner_settings: dict[str, Any] | None = None, flicker: Any = None) -> BenchmarkRow:
     """The row of one bundle from whichever of parity and benchmark ran; ``runner_settings``
-    (``runner.applied_settings()``, taken from ``bench`` when not given) gives the applied precision."""
+    (``runner.applied_settings()``, taken from ``bench`` when not given) gives the applied precision;
+    ``flicker`` (an ``edge.video.flicker_gate.ClipFlicker``) its flicker on the deploy's clip."""
     m = bundle.manifest
     if runner_settings is None and bench is not None:
         runner_settings = bench.settings["runner"]
@@ -130,6 +140,8 @@ def make_row(bundle: Bundle, parity: ParityResult | None = None, bench: BenchRes
         values["reason"] = "parity not checked (run edgeparse validate)"
     if bench is not None:
         values.update(latency_p50_ms=bench.model.median_ms, latency_p99_ms=bench.model.p99_ms, fps=bench.fps)
+    if flicker is not None:
+        values.update(flicker_raw_pct=flicker.raw_pct, flicker_smoothed_pct=flicker.smoothed_pct)
     return BenchmarkRow(**json_safe(values))
 
 

@@ -57,6 +57,7 @@ from edge.report import (
     write_markdown,
     write_plot,
 )
+from edge.video.flicker_gate import ClipFlicker, clip, clip_flicker, flicker_checks
 from targets import fallback, load_target
 from targets.base import LowerRequest, tool_versions
 from targets.config import DeployCfg
@@ -167,8 +168,10 @@ def _status_row(job: Job, status: str, reason: str) -> Outcome:
                                      inference_precision=job.format.inference_precision))
 
 
-def check_bundle(bundle_dir: Path, job: Job, cfg: DeployCfg, stages: Stages) -> Outcome:
-    """Load (checksums), validate and benchmark one bundle into its row (2 stages)."""
+def check_bundle(bundle_dir: Path, job: Job, cfg: DeployCfg, stages: Stages,
+                 reference_flicker: Callable[[Bundle], ClipFlicker] | None = None) -> Outcome:
+    """Load (checksums), validate and benchmark one bundle into its row (2 stages); with
+    ``reference_flicker`` (the FP32 reference's flicker on the clip) the flicker gate joins parity."""
     end = stages.index + 2
     stages(f"{job.label}: parity on the bundle's validation set")
     try:
@@ -181,7 +184,7 @@ def check_bundle(bundle_dir: Path, job: Job, cfg: DeployCfg, stages: Stages) -> 
         reason = bundle.manifest.notes or f"the bundle holds no {job.format.suffix} model to run here"
         return Outcome(job, dataclasses.replace(make_row(bundle), status="skipped", reason=reason), bundle_dir)
     try:
-        parity, bench = _validate_and_bench(bundle, job, cfg, stages)
+        parity, bench, flicker = _validate_and_bench(bundle, job, cfg, stages, reference_flicker)
     except BackendUnavailable as exc:
         stages.skip_to(end)
         return Outcome(job, dataclasses.replace(make_row(bundle), status="unavailable", reason=str(exc)),
@@ -190,7 +193,7 @@ def check_bundle(bundle_dir: Path, job: Job, cfg: DeployCfg, stages: Stages) -> 
         stages.skip_to(end)
         return Outcome(job, dataclasses.replace(make_row(bundle), status="skipped", reason=str(exc)),
                        bundle_dir)
-    row = make_row(bundle, parity, bench)
+    row = make_row(bundle, parity, bench, flicker=flicker)
     if job.target == "onnx" and row.status == "ok":
         row = dataclasses.replace(row, reason="FP32 reference (the numbers every row is compared with)")
     return Outcome(job, row, bundle_dir, parity, bench)
@@ -231,17 +234,23 @@ def host_check(bundle_dir: Path, job: Job, cfg: DeployCfg, stages: Stages) -> Ou
     return Outcome(job, row, bundle_dir, parity, host_check=True)
 
 
-def _validate_and_bench(bundle: Bundle, job: Job, cfg: DeployCfg,
-                        stages: Stages) -> tuple[ParityResult, BenchResult]:
+def _validate_and_bench(bundle: Bundle, job: Job, cfg: DeployCfg, stages: Stages,
+                        reference_flicker: Callable[[Bundle], ClipFlicker] | None = None
+                        ) -> tuple[ParityResult, BenchResult, ClipFlicker | None]:
     b = cfg.bench
     image = bundle.validation.images[0]
     norm = bundle.manifest.input.normalization
+    flicker = None
     with open_runner(bundle, threads=b.threads, mode=b.mode) as runner:
         parity = validate_bundle(bundle, runner, progress=True)
+        if reference_flicker is not None and cfg.flicker.enabled:
+            flicker = clip_flicker(runner, norm, clip(cfg.flicker.frames))
+            checks = flicker_checks(flicker, reference_flicker(bundle), cfg.flicker.max_increase_pts)
+            parity = dataclasses.replace(parity, checks=parity.checks + checks)
         stages(f"{job.label}: benchmark ({b.warmup} warm-up + {b.runs} runs, {b.threads} threads, {b.mode})")
         bench = benchmark(runner, normalize(image, norm)[None], warmup=b.warmup, runs=b.runs, mode=b.mode,
                           e2e_image=resize_image(image, b.e2e_size), normalization=norm)
-    return parity, bench
+    return parity, bench, flicker
 
 
 @dataclass
@@ -263,6 +272,7 @@ class _Build:
     validation_source: ValidationSource  # recorded in every manifest
     probe_images: Callable[[], list] = list  # training images after the calibration ones (the fallback's ranking)
     ranking: fallback.Rankings = field(default_factory=dict)  # layer sensitivity per quantizer family
+    flicker_reference: ClipFlicker | None = None  # measured once per run, by the first bundle checked
 
     @property
     def model_name(self) -> str:
@@ -270,6 +280,15 @@ class _Build:
 
     def bundle_dir(self, job: Job) -> Path:
         return self.out_dir / f"{self.model_name}_{job.target}_{job.precision}"
+
+    def reference_flicker(self, bundle: Bundle) -> ClipFlicker:
+        """The FP32 ONNX's flicker on the clip under onnxruntime, read as ``bundle`` (any bundle of this
+        run: they share the input and schema)."""
+        if self.flicker_reference is None:
+            with open_runner(bundle, threads=self.cfg.bench.threads, backend="onnxruntime",
+                             model=self.onnx_path) as runner:
+                self.flicker_reference = clip_flicker(runner, Normalization(), clip(self.cfg.flicker.frames))
+        return self.flicker_reference
 
 
 def _prepare(checkpoint: Path, cfg: DeployCfg, out_dir: Path, work_dir: Path, rebuild_command: str,
@@ -339,7 +358,7 @@ def _build_job(build: _Build, job: Job, stages: Stages, staged: Path,
         log.error("%s: %s", job.label, exc)
         stages.skip_to(end)
         return _status_row(job, "export_failed", str(exc))
-    return check_bundle(staged, job, build.cfg, stages)
+    return check_bundle(staged, job, build.cfg, stages, build.reference_flicker)
 
 
 def _request(build: _Build, job: Job, float_layers: tuple[str, ...] = ()) -> LowerRequest:

@@ -23,7 +23,6 @@ MODELS_DIR = Path(__file__).with_name("models")
 INSTALL_HINT = "reinstall edgeparse (pip install --force-reinstall --no-deps .), which ships it in edge/video/models/"
 
 InvokeFn = Callable[[np.ndarray], tuple[np.ndarray, ...]]
-TFLITE_BACKENDS = ("litert", "openvino")  # the registry's backends that read .tflite, preferred first
 
 
 def verified_model(path: Path, sha256: str, what: str) -> Path:
@@ -40,21 +39,25 @@ def verified_model(path: Path, sha256: str, what: str) -> Path:
 
 def load_tflite(path: Path, threads: int, outputs: tuple[str, ...], what: str = "the model") -> tuple[InvokeFn, str]:
     """A ``(x) -> outputs`` function (float32 arrays, in the order of ``outputs``) and the backend
-    that runs it: ``litert``, else ``openvino``."""
+    that runs it: ``litert``, else ``openvino`` (its TFLite frontend)."""
     from edge.backends import BACKENDS, runner_class
 
-    for backend in TFLITE_BACKENDS:
-        # f32 pinned on OpenVINO: its default on AVX512-BF16/AMX CPUs is bf16, which would move results per CPU.
-        precision = "f32" if runner_class(backend).inference_precisions else None
-        runner = runner_class(backend)(path, threads=threads, inference_precision=precision, outputs=outputs)
-        try:
-            runner.activate()
-        except BackendUnavailable:
-            log.debug("%s cannot run %s here; trying the next TFLite backend", backend, path.name)
-            continue
-        return _invoke(runner, outputs), backend
-    raise BackendUnavailable(f"{what} needs a TFLite interpreter: {BACKENDS['litert'].install} "
-                             f"(or {BACKENDS['openvino'].install})")
+    try:
+        return _invoke(_activated(runner_class("litert")(path, threads=threads, outputs=outputs)), outputs), "litert"
+    except BackendUnavailable as litert_missing:
+        log.debug("LiteRT cannot run %s here (%s); trying OpenVINO's TFLite frontend", path.name, litert_missing)
+    # f32 pinned: OpenVINO's default on AVX512-BF16/AMX CPUs is bf16, which would move results per CPU.
+    openvino = runner_class("openvino")(path, threads=threads, inference_precision="f32", outputs=outputs)
+    try:
+        return _invoke(_activated(openvino), outputs), "openvino"
+    except BackendUnavailable as exc:
+        raise BackendUnavailable(f"{what} needs a TFLite interpreter: {BACKENDS['litert'].install} "
+                                 f"(or {BACKENDS['openvino'].install})") from exc
+
+
+def _activated(runner: BaseRunner) -> BaseRunner:
+    runner.activate()
+    return runner
 
 
 def _invoke(runner: BaseRunner, outputs: tuple[str, ...]) -> InvokeFn:

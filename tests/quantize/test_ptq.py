@@ -44,12 +44,13 @@ def test_qdq_onnx_in_onnxruntime_agrees_with_the_torch_quantized_model(ptq_tenso
 
 
 def test_exact_qdq_scoring_reproduces_the_torch_quantized_decisions(ptq_tensorrt, qdq_onnx, calib):
-    from edge.schemas import get_schema
+    from edge.schemas import LabelSchema
     from quantize.evaluate import EvalSet, score_onnx
 
     images = [x[None].numpy() for x in torch.cat(calib)]
     labels = [ptq_tensorrt(torch.from_numpy(x)).argmax(1)[0].numpy().astype(np.uint8) for x in images]
-    schema = get_schema("lapa")  # 11 classes; the tiny net predicts ids 0-3
+    # The tiny net's 4 classes: the scorer holds the model to the schema's (1, C, H, W) logits.
+    schema = LabelSchema("tiny4", ("a", "b", "c", "d"), ((0, 0, 0), (1, 1, 1), (2, 2, 2), (3, 3, 3)), ())
     matrix = score_onnx(qdq_onnx, EvalSet(images, labels, schema), "onnxruntime-qdq")
     assert matrix.pixel_accuracy() > 0.999
 

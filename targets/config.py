@@ -70,13 +70,14 @@ class FlickerCfg:
     may exceed the FP32 reference's (onnxruntime on the FP32 ONNX, same frames, same crops) by at most
     ``max_increase_pts`` percentage points of the static face pixels.
 
-    0.5 points: an exact conversion adds nothing (fp32 bundles measure a Δ of 0.00), while the smoothing
-    the demo applies removes only 0.7 points on this clip (1.91 → 1.17 % with the default student), so a
-    precision that adds more than 0.5 undoes most of it; the INT8 regression the speed issue measured on
-    a clip (+0.68 raw) fails it."""
+    0.3 points. Measured with the default student on this clip (raw/smoothed %): the FP32 reference 2.01/1.19,
+    OpenVINO fp32 2.01/1.19 (Δ 0.00: an exact conversion adds nothing), bf16 2.03/1.20, INT8 2.15/1.25 (+0.14
+    raw), LiteRT INT8 2.13/1.22. The demo's smoothing removes 0.82 points here (2.01 → 1.19); a precision may
+    give back at most about a third of that. The INT8 regression the speed issue measured on another clip
+    (3.86 → 4.54 % raw, +0.68) fails it."""
 
     enabled: bool = True
-    max_increase_pts: float = 0.5
+    max_increase_pts: float = 0.3
     frames: int = 0  # the clip's first N frames; 0 = all of them
 
 

@@ -21,8 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                         "configs/distill/smoke_kd.yaml")
     add_data_arguments(parser, "train and validate on this dataset instead of the recipe's (sets data.format, "
                                "data.root and data.schema)")
-    parser.add_argument("--resume", action="store_true", help="continue from <run>/last.pt if present")
-    parser.add_argument("--force", action="store_true", help="start over even if the run folder holds a run")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from <run>/last.pt if present, with the recipe the run began with")
+    parser.add_argument("--force", action="store_true",
+                        help="start over even if the run folder holds a run (its checkpoints and logs go); "
+                             "with --resume: continue with a changed recipe")
     parser.add_argument("--backbone-weights", metavar="PATH",
                         help="local ImageNet backbone file (torchvision layout) to initialise the "
                              "model's backbone, e.g. a ResNet-101 for the teachers (sets "

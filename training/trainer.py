@@ -4,15 +4,18 @@ from __future__ import annotations
 import logging
 import math
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from torch import nn
 from tqdm import tqdm
 
-from edge.config import save_config, to_dict
+from edge.config import load_yaml, save_config, to_dict
 from edge.errors import ConfigError, EdgeparseError
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.config import RecipeCfg
@@ -59,6 +62,27 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def recipe_changes(config_file: Path, cfg: RecipeCfg) -> list[str]:
+    """``key: old -> new`` for every recipe key whose value differs from the run's ``config.yaml``
+    (none when the file is absent: nothing to compare with)."""
+    if not config_file.is_file():
+        return []
+    before = _flat(load_yaml(config_file))
+    now = _flat(yaml.safe_load(yaml.safe_dump(to_dict(cfg), sort_keys=False)))
+    return [f"{key}: {before.get(key, '(unset)')} -> {now.get(key, '(unset)')}"
+            for key in sorted(set(before) | set(now)) if before.get(key) != now.get(key)]
+
+
+def _flat(data: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 class Trainer:
     def __init__(self, cfg: RecipeCfg, info: DistInfo, resume: bool = False, force: bool = False,
                  extra_loss: ExtraLoss | None = None):
@@ -87,19 +111,45 @@ class Trainer:
             self._warm_start(t.init_checkpoint)
         self.scheduler = build_scheduler(self.optimizer, self.total_iters, cfg.optim,
                                          last_iter=self.progress.global_iter - 1)
-        self.log = RunLog(self.run_dir, enabled=info.is_main)
+        self.log = RunLog(self.run_dir, enabled=info.is_main, start_step=self.progress.global_iter)
 
     # ----------------------------------------------------------------- setup
     def _check_run_dir(self, resume: bool, force: bool) -> None:
-        if (self.run_dir / "last.pt").exists() and not (resume or force):
+        """Refuse to overwrite a run unless told how: ``--resume`` continues it (with the recipe it was
+        started with; ``--force`` too accepts another), ``--force`` alone starts it over."""
+        has_run = (self.run_dir / "last.pt").exists()
+        if has_run and not (resume or force):
             raise ConfigError(
                 f"{self.run_dir} already holds a run. Pass --resume to continue it, "
                 "--force to start over, or choose another name=..."
             )
+        config = self.run_dir / "config.yaml"
+        changed = recipe_changes(config, self.cfg) if resume and has_run else []
+        if changed and not force:
+            raise ConfigError(
+                f"{self.run_dir} was started with another recipe ({'; '.join(changed)}; see {config}). "
+                "Resume with the same recipe, pass --force to continue with this one, or choose another name=..."
+            )
         if self.info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(self.cfg, self.run_dir / "config.yaml")
+            if changed:  # --resume --force: the run continues with this recipe; the one it began with stays
+                kept = config.with_name(f"config.before-{time.strftime('%Y%m%d-%H%M%S')}.yaml")
+                config.replace(kept)
+                log.warning("resuming %s with another recipe (%s): %s keeps the one it began with",
+                            self.run_dir, "; ".join(changed), kept.name)
+            elif force and not resume:
+                self._remove_previous_run()
+            save_config(self.cfg, config)
         barrier(self.info)
+
+    def _remove_previous_run(self) -> None:
+        """``--force``: the run starts over, so the previous run's checkpoints must not pass for its own
+        (its logs go too: ``RunLog`` starts them afresh)."""
+        removed = [p.name for p in (self.run_dir / "last.pt", self.run_dir / "best.pt") if p.exists()]
+        for name in removed:
+            (self.run_dir / name).unlink()
+        if removed:
+            log.warning("--force: %s starts over; removed the previous run's %s", self.run_dir, ", ".join(removed))
 
     def _wrap_ddp(self, model: nn.Module) -> nn.Module:
         view = TrainView(model)

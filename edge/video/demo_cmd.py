@@ -94,6 +94,19 @@ def _callbacks(args, source):
     return on_frame, strip
 
 
+def _refuse_writing_over_the_input(args: argparse.Namespace) -> None:
+    """An output that is the input file (also through a symlink or another spelling) would destroy it."""
+    from edge.errors import ConfigError
+    from edge.io import same_file
+
+    if args.input.isdigit() or not Path(args.input).is_file():
+        return  # a camera or a folder of images: no output path can be it
+    for flag, path in (("--out", args.out), ("--strip", args.strip), ("--json", args.json)):
+        if path is not None and same_file(path, args.input):
+            raise ConfigError(f"{flag} {path} is the input video {args.input}: writing it would destroy the "
+                              f"input; choose another {flag} path")
+
+
 def run(args: argparse.Namespace) -> int:
     from edge.errors import ConfigError, EdgeparseError
     from edge.parity import load_checked_bundle
@@ -105,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("nothing to do: give --out OUT.mp4, --show or --strip PNG")
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames must be >= 1, got {args.max_frames}")
+    _refuse_writing_over_the_input(args)
     cfg = demo_config(args)
     bundle = load_checked_bundle(args.bundle, args.strict)
     source = open_source(args.input, cfg.max_side, args.fps)

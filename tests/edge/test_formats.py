@@ -23,7 +23,9 @@ from edge.formats import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-PRODUCT = ("edge", "training", "quantize", "targets", "scripts")
+# The packages. scripts/ are measurement programs whose own tables key kernels and runs by arithmetic
+# (f32, bf16, int8 kernels), which is not the deploy vocabulary.
+PRODUCT = ("edge", "training", "quantize", "targets")
 # Collections of these names that bind them to something else than the table can, each with its reason.
 BINDINGS = {
     "edge/backends/__init__.py": "the runner registry: backend name -> runner class (pinned in tests/targets)",

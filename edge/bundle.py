@@ -49,6 +49,8 @@ MAX_REFERENCE_LOGITS = 4  # float16 logits of a few images keep bundles small
 GENERIC_HINT = "rebuild the bundle with the command that made it (or copy the whole folder again)"
 
 Verdict = Literal["passed", "failed", "not_validated"]
+GATE_FIELDS = ("format_version", "target", "backend", "precision", "inference_precision", "artifacts",
+               "validation_sha256", "source_checkpoint", "schema", "input", "output", "parity_thresholds")
 
 
 @dataclass(frozen=True)
@@ -76,11 +78,35 @@ class OutputSpec:
 
 @dataclass(frozen=True)
 class ParityThresholds:
-    """The largest drops vs the FP32 reference a bundle may show, in percentage points."""
+    """The largest drops vs the FP32 reference a bundle may show: ΔmIoU and per-class ΔF1 in percentage
+    points, the argmax agreement in % (99.9 means 99.9 %, as every table prints it), and the largest
+    max |Δlogit| beyond the float16 rounding of the stored reference logits (None: reported, not gated;
+    set at fp32, where a correct conversion is exact to ~1e-4: ``targets.config``)."""
 
     max_delta_miou_pts: float = 1.0
     max_class_delta_f1_pts: float = 3.0
     min_agreement_pct: float = 98.0
+    max_abs_logit_delta: float | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse a limit in the wrong unit or sign: a fraction for a percentage, a negative drop."""
+        for key in ("max_delta_miou_pts", "max_class_delta_f1_pts"):
+            value = getattr(self, key)
+            if not 0 <= value <= 100:
+                hint = f"; did you mean {key}={-value:g}?" if value < 0 else ""
+                raise ConfigError(f"{key}={value:g}: a limit is the largest drop allowed, in percentage "
+                                  f"points from 0 to 100{hint}")
+        agreement = self.min_agreement_pct
+        if 0 < agreement <= 1:
+            raise ConfigError(f"min_agreement_pct={agreement:g} looks like a fraction, but the agreement is "
+                              f"a percentage (as the tables print it): did you mean "
+                              f"min_agreement_pct={agreement * 100:g}?")
+        if not 0 <= agreement <= 100:
+            raise ConfigError(f"min_agreement_pct={agreement:g}: the agreement is a percentage from 0 to 100")
+        logit = self.max_abs_logit_delta
+        if logit is not None and not 0 <= logit < float("inf"):
+            raise ConfigError(f"max_abs_logit_delta={logit}: give a logit difference >= 0, or null to report "
+                              f"it without gating")
 
 
 @dataclass(frozen=True)
@@ -93,7 +119,9 @@ class SourceCheckpoint:
 class ParityRecord:
     """``parity.json``: the bundle's own verdict. Its sha256 is in the manifest (``parity_sha256``)
     and it names what was checked (the model file and its sha256, the validation set's sha256, the
-    thresholds), so ``load_bundle`` refuses an edited verdict, or one moved to other bytes or limits.
+    thresholds, and in ``gate`` every manifest field a verdict depends on: ``gate_fields``), so
+    ``load_bundle`` refuses an edited verdict, or one moved to other bytes, limits, normalisation,
+    input size, class map or precision: editing ``manifest.json`` alone cannot loosen the gate.
     ``backend`` ran the check; ``host_side`` marks a check on the build host of a file the device
     builds from (a jetson bundle's ONNX), not of the model the device runs."""
 
@@ -107,6 +135,7 @@ class ParityRecord:
     host_side: bool = False
     summary: dict[str, Any] = field(default_factory=dict)  # ΔmIoU, agreement, worst class, failed gates
     checked_utc: str | None = None
+    gate: dict[str, Any] | None = None  # Manifest.gate_fields() when sealed; None: an older edgeparse
 
     def to_json(self) -> str:
         return json.dumps(to_dict(self), indent=2, allow_nan=False) + "\n"
@@ -157,6 +186,13 @@ class Manifest:
 
     def label_schema(self) -> LabelSchema:
         return LabelSchema.from_dict(self.schema)
+
+    def gate_fields(self) -> dict[str, Any]:
+        """What a parity verdict depends on: how the model is fed (input size, normalisation, layout),
+        how its output is read (class map and colours), the precision it runs at, the files, the source
+        checkpoint and the limits. Sealed into ``parity.json``; the rest (name, notes, times) is not."""
+        data = to_dict(self)
+        return {key: data[key] for key in GATE_FIELDS}
 
     def to_json(self) -> str:
         data = to_dict(self)
@@ -260,7 +296,7 @@ class Bundle:
     path: Path
     manifest: Manifest
     validation: ValidationSet
-    parity: ParityRecord | None = None  # None: a bundle from before verdicts were recorded
+    parity: ParityRecord
 
     @property
     def model_path(self) -> Path:
@@ -310,12 +346,11 @@ def write_bundle(
     validation.save(out / VALIDATION_FILE)
     validation_sha256 = file_sha256(out / VALIDATION_FILE)
     thresholds = parity_thresholds or ParityThresholds()
-    unchecked = ParityRecord("not_validated", "write_bundle", validation_sha256, thresholds)
     fields = {
         "format_version": FORMAT_VERSION, "name": name,
         "target": target, "backend": backend, "precision": precision,
         "artifacts": _copy_artifacts(artifacts, out),
-        "validation_sha256": validation_sha256, "parity_sha256": _write_parity(out, unchecked),
+        "validation_sha256": validation_sha256,
         "source_checkpoint": {"path": str(checkpoint), "sha256": file_sha256(checkpoint)},
         "schema": schema.to_dict(),
         "input": {"shape": [1, 3, height, width], "normalization": dataclasses.asdict(normalization)},
@@ -327,6 +362,9 @@ def write_bundle(
         "validation_source": dataclasses.asdict(validation_source) if validation_source else None,
     }
     manifest = _parse_manifest(fields, where="write_bundle", hint="check the arguments")
+    unchecked = ParityRecord("not_validated", "write_bundle", validation_sha256, thresholds,
+                             gate=manifest.gate_fields())
+    manifest = dataclasses.replace(manifest, parity_sha256=_write_parity(out, unchecked))
     atomic_write_text(out / MANIFEST_FILE, manifest.to_json())  # last, so a half-written bundle never loads
     log.info("wrote bundle %s (%d artifact files)", out, len(manifest.artifacts))
     return out
@@ -348,6 +386,7 @@ def seal_parity(bundle: Bundle, record: ParityRecord) -> Bundle:
     ``record`` must name this bundle's validation set, thresholds and one of its artifacts; the
     verdict is then as protected as the artifacts (``load_bundle`` verifies it)."""
     manifest = bundle.manifest
+    record = dataclasses.replace(record, gate=manifest.gate_fields())
     _check_record(record, manifest, str(bundle.path / PARITY_FILE))
     sealed = dataclasses.replace(record, checked_utc=record.checked_utc or _utc_now())
     manifest = dataclasses.replace(manifest, parity_sha256=_write_parity(bundle.path, sealed))
@@ -406,16 +445,18 @@ def load_bundle(path: str | Path) -> Bundle:
     the parity verdict included, exists and matches its sha256."""
     root = resolve_bundle_path(path)
     manifest = load_manifest(root)
-    files = {**manifest.artifacts, VALIDATION_FILE: manifest.validation_sha256}
-    if manifest.parity_sha256 is not None:
-        files[PARITY_FILE] = manifest.parity_sha256
     try:
+        if manifest.parity_sha256 is None:  # the verdict seals the gate fields: a bundle needs one
+            raise BundleError(f"{root / MANIFEST_FILE} names no sealed parity verdict (parity_sha256 is "
+                              f"null: an edgeparse before sealed verdicts wrote it, or the key was removed)")
+        files = {**manifest.artifacts, VALIDATION_FILE: manifest.validation_sha256,
+                 PARITY_FILE: manifest.parity_sha256}
         for rel, expected in files.items():
             _verify_file(root, rel, expected)
         validation = ValidationSet.load(root / VALIDATION_FILE, manifest.label_schema().num_classes,
                                         manifest.input.size)
         _check_source(manifest.validation_source, validation, str(root / MANIFEST_FILE))
-        parity = _load_parity(root, manifest) if manifest.parity_sha256 is not None else None
+        parity = _load_parity(root, manifest)
     except BundleError as exc:
         raise BundleError(f"{exc}; rebuild the bundle with: {manifest.build_command}") from exc
     return Bundle(root, manifest, validation, parity)
@@ -440,6 +481,23 @@ def _check_record(record: ParityRecord, manifest: Manifest, where: str) -> None:
                           f"the manifest has {dataclasses.asdict(manifest.parity_thresholds)}")
     if record.model_file is not None and manifest.artifacts.get(record.model_file) != record.model_sha256:
         raise BundleError(f"{where}: the verdict is for {record.model_file} with other bytes than the manifest's")
+    changed = [] if record.gate is None else _changed_keys(record.gate, manifest.gate_fields())
+    if changed:  # no gate: an older edgeparse sealed the verdict (parity.verdict_problem warns)
+        manifest_file = where.removesuffix(PARITY_FILE) + MANIFEST_FILE
+        raise BundleError(f"{manifest_file}: {', '.join(changed)} changed after the parity verdict was "
+                          f"sealed: the bundle was tampered with")
+
+
+def _changed_keys(sealed: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts (e.g. ``input.normalization.mean``)."""
+    changed = []
+    for key in sorted(set(sealed) | set(now)):
+        a, b = sealed.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += _changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(f"{prefix}{key}")
+    return changed
 
 
 def _check_source(source: ValidationSource | None, validation: ValidationSet, where: str) -> None:
@@ -454,6 +512,9 @@ def _verify_file(root: Path, rel: str, expected: str) -> None:
     file = root / rel
     if Path(rel).is_absolute() or ".." in Path(rel).parts:
         raise BundleError(f"{root / MANIFEST_FILE}: artifact path {rel!r} must stay inside the bundle")
+    if file.exists() and not file.resolve().is_relative_to(root.resolve()):
+        # the checksum would vouch for bytes anyone can change behind the bundle's back
+        raise BundleError(f"{file} is a link to {file.resolve()}, outside the bundle; copy the file in")
     if not file.is_file():
         raise BundleError(f"{file} is missing from the bundle")
     actual = file_sha256(file)

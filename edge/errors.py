@@ -44,6 +44,14 @@ class BundleError(EdgeparseError):
     """A deploy bundle is missing, truncated, tampered with or inconsistent."""
 
 
+class NonFiniteOutputError(BundleError):
+    """A runner's output holds NaN or Inf; ``output`` is that output (the parity gate scores it as failed)."""
+
+    def __init__(self, message: str, output):
+        super().__init__(message)
+        self.output = output
+
+
 class BackendUnavailable(EdgeparseError):
     """An inference backend's library is not installed on this machine."""
 

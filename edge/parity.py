@@ -2,9 +2,11 @@
 
 Both the candidate and the FP32 reference are scored against the ground truth on the same
 images; the gate is on their *differences*: ΔmIoU, the worst per-class ΔF1 over every class
-(long-tail ones included) and the argmax agreement with the reference. The max |Δlogit| is
-reported too but gates nothing: a small logit change can still erase a thin class, which
-only the per-class view shows.
+(long-tail ones included) and the argmax agreement with the reference. The max |Δlogit| gates
+where the thresholds give it a limit (fp32, where a correct conversion is exact and a small error
+is a bug: 1e-3 noise on one convolution moves no argmax yet shows as |Δlogit| 0.22); elsewhere it is
+reported only: a small logit change can still erase a thin class, which only the per-class view
+shows. A candidate output holding NaN or Inf fails the gate whatever the limits.
 
 A validation set without ground truth (all labels 255, e.g. portrait views) is scored against
 the FP32 labels instead: the reference then scores 100 against itself, so a Δ is the candidate's
@@ -30,7 +32,7 @@ from tqdm import tqdm
 from edge.backends.base import Runner
 from edge.bundle import Bundle, ParityRecord, ParityThresholds, load_bundle, seal_parity
 from edge.data import FaceParsingReader, Sample
-from edge.errors import BundleError, ConfigError, ParityError
+from edge.errors import BundleError, ConfigError, NonFiniteOutputError, ParityError
 from edge.io import json_safe
 from edge.metrics import Comparison, ConfusionMatrix, compare_matrices
 from edge.preprocess import argmax_labels, labels_to_size, normalize, preprocess, resize_label
@@ -38,6 +40,9 @@ from edge.schemas import remap_labels
 
 log = logging.getLogger(__name__)
 PASS, FAIL, NOT_APPLICABLE, REPORTED = "pass", "fail", "n/a", "reported"
+# float16 keeps 11 significant bits: a stored reference logit v is off by at most |v|·2^-11 (+ the
+# smallest subnormal), which the logit limit allows for on top of its own value
+FLOAT16_ROUNDING, FLOAT16_TINY = 2.0 ** -11, 2.0 ** -24
 SYMBOLS = {PASS: "✅", FAIL: "❌", NOT_APPLICABLE: "n/a", REPORTED: "ℹ", None: "ℹ"}
 
 
@@ -92,6 +97,7 @@ class ParityResult:
     thresholds: ParityThresholds
     delta_miou_pts: float
     ground_truth: bool = True
+    non_finite_images: int = 0  # images whose candidate output held NaN or Inf
 
     @property
     def passed(self) -> bool:
@@ -120,8 +126,8 @@ class _Tally:
     def __init__(self, num_classes: int, ground_truth: bool = True):
         self.candidate = ConfusionMatrix(num_classes)
         self.reference = ConfusionMatrix(num_classes)
-        self.agree = self.total = self.images = 0
-        self.max_logit_delta = math.nan
+        self.agree = self.total = self.images = self.non_finite = 0
+        self.max_logit_delta = self.max_logit_excess = math.nan
         self.ground_truth = ground_truth  # False: ``gt`` passed to ``add`` is the FP32 labels
 
     def add(self, gt: np.ndarray, reference: np.ndarray, candidate: np.ndarray, where: str) -> None:
@@ -132,11 +138,26 @@ class _Tally:
         self.images += 1
 
     def add_logits(self, reference: np.ndarray, candidate: np.ndarray, where: str) -> None:
+        """Track max |Δlogit| and how far it goes beyond the float16 rounding of a stored (float16)
+        reference; NaN/Inf candidate values are counted by ``infer``, not here."""
         if reference.shape != candidate.shape:
             raise ParityError(f"{where}: candidate logits {list(candidate.shape)} and reference logits "
                               f"{list(reference.shape)} differ in shape")
-        delta = float(np.abs(candidate - reference.astype(np.float32)).max())
-        self.max_logit_delta = delta if math.isnan(self.max_logit_delta) else max(self.max_logit_delta, delta)
+        ref = reference.astype(np.float32)
+        delta = np.abs(candidate - ref)
+        rounding = np.abs(ref) * FLOAT16_ROUNDING + FLOAT16_TINY if reference.dtype == np.float16 else 0.0
+        finite = np.isfinite(delta)
+        if finite.any():
+            self.max_logit_delta = float(np.fmax(self.max_logit_delta, delta[finite].max()))
+            self.max_logit_excess = float(np.fmax(self.max_logit_excess, (delta - rounding)[finite].max()))
+
+    def infer(self, runner: Runner, x: np.ndarray) -> np.ndarray:
+        """The candidate's logits; an output with NaN/Inf is counted (it fails the gate) and scored as is."""
+        try:
+            return runner.infer(x)
+        except NonFiniteOutputError as exc:
+            self.non_finite += 1
+            return exc.output
 
 
 def validate_bundle(bundle: Bundle, runner: Runner, data: FaceParsingReader | None = None,
@@ -170,7 +191,7 @@ def validate_bundle(bundle: Bundle, runner: Runner, data: FaceParsingReader | No
 def _run_validation_set(bundle: Bundle, runner: Runner, tally: _Tally, progress: bool) -> None:
     val, norm = bundle.validation, bundle.manifest.input.normalization
     for i in tqdm(range(len(val)), desc="parity", disable=not progress):
-        logits = runner.infer(normalize(val.images[i], norm)[None])
+        logits = tally.infer(runner, normalize(val.images[i], norm)[None])
         where = f"validation image {i}"
         basis = val.labels[i] if tally.ground_truth else val.reference_labels[i]
         tally.add(basis, val.reference_labels[i], _labels_at(logits, basis.shape), where)
@@ -187,7 +208,7 @@ def _run_dataset(bundle: Bundle, runner: Runner, reference: Runner, data: FacePa
             label = remap_labels(label, data.schema.name, bundle.schema.name)
         gt = resize_label(label, size)
         x = preprocess(sample.image, size, norm)
-        ref_logits, cand_logits = reference.infer(x), runner.infer(x)
+        ref_logits, cand_logits = reference.infer(x), tally.infer(runner, x)
         tally.add(gt, _labels_at(ref_logits, size), _labels_at(cand_logits, size), sample.name)
         tally.add_logits(ref_logits, cand_logits, sample.name)
 
@@ -238,12 +259,26 @@ def _summarize(bundle: Bundle, source: str, logit_note: str, tally: _Tally,
                     if worst else "no class present"),
         ParityCheck("pixel agreement", agreement, "%", f">= {thresholds.min_agreement_pct:g}",
                     agreement >= thresholds.min_agreement_pct, "argmax equal to the FP32 reference"),
-        ParityCheck("max |Δlogit|", tally.max_logit_delta, "", "-", None, logit_note),
+        _logit_check(tally, thresholds.max_abs_logit_delta, logit_note),
     )
     m = bundle.manifest
     return ParityResult(m.name, m.target, m.backend, m.precision, source, tally.images,
                         ref_miou if tally.ground_truth else math.nan, cand_miou, agreement, tally.max_logit_delta,
-                        classes, checks, thresholds, delta_miou_pts=delta, ground_truth=tally.ground_truth)
+                        classes, checks, thresholds, delta_miou_pts=delta, ground_truth=tally.ground_truth,
+                        non_finite_images=tally.non_finite)
+
+
+def _logit_check(tally: _Tally, limit: float | None, note: str) -> ParityCheck:
+    """max |Δlogit|: gated by ``limit`` beyond the float16 rounding of a stored reference (None: reported
+    only); any NaN/Inf in the candidate's outputs fails it."""
+    if tally.non_finite:
+        return ParityCheck("max |Δlogit|", tally.max_logit_delta, "", "finite", False,
+                           f"{tally.non_finite} of {tally.images} images gave NaN/Inf logits")
+    if limit is None:
+        return ParityCheck("max |Δlogit|", tally.max_logit_delta, "", "-", None, note)
+    excess = tally.max_logit_excess
+    return ParityCheck("max |Δlogit|", tally.max_logit_delta, "", f"<= {limit:g}", not excess > limit,
+                       f"{note}; {max(excess, 0.0):.3g} beyond their float16 rounding, limit {limit:g}")
 
 
 def _change(reference: float, candidate: float, ground_truth: bool) -> str:
@@ -305,8 +340,10 @@ def verdict_problem(bundle: Bundle) -> str | None:
     """Why ``bundle``'s recorded parity verdict does not vouch for the model it runs; None when it does."""
     record, where = bundle.parity, bundle.path
     check = f"check it with `edgeparse validate {where}`"
-    if record is None:
-        return f"{where} records no parity verdict (written before edgeparse recorded one); {check}"
+    if record.gate is None:
+        return (f"{where}: its verdict does not seal the manifest fields it depends on (normalisation, input "
+                f"size, class map, precision: an older edgeparse sealed it); re-seal it with `edgeparse deploy "
+                f"--bench-only --out {where.parent}`, or rebuild it with: {bundle.manifest.build_command}")
     if record.verdict == "not_validated":
         return f"{where} was never validated against its FP32 reference; {check}"
     if record.verdict == "failed":
@@ -327,7 +364,7 @@ def check_verdict(bundle: Bundle, strict: bool = False) -> str | None:
     problem = verdict_problem(bundle)
     if problem is None:
         return None
-    refused = bundle.parity is None or bundle.parity.verdict != "passed"
+    refused = bundle.parity.verdict != "passed" or bundle.parity.gate is None
     if strict and refused:
         raise BundleError(f"--strict refuses this bundle: {problem}")
     log.warning(problem)
@@ -339,6 +376,31 @@ def load_checked_bundle(path: str | Path, strict: bool = False) -> Bundle:
     bundle = load_bundle(path)
     check_verdict(bundle, strict)
     return bundle
+
+
+def load_reference_bundle(path: str | Path, candidate: Bundle) -> Bundle:
+    """The bundle whose answers ``validate --data`` compares ``candidate`` with: an FP32 bundle of the same
+    source checkpoint, input and class map that passed its own check, and not the candidate itself (which
+    would pass whatever it computes). Anything else is refused, saying why."""
+    reference = load_bundle(path)
+    why = None
+    ref, cand = reference.manifest, candidate.manifest
+    if reference.path.resolve() == candidate.path.resolve():
+        why = "it is the candidate itself, which agrees with itself whatever it computes"
+    elif ref.precision != "fp32":
+        why = f"it is not an FP32 bundle but {ref.precision}"
+    elif ref.source_checkpoint.sha256 != cand.source_checkpoint.sha256:
+        theirs, ours = ref.source_checkpoint, cand.source_checkpoint
+        why = (f"it was built from another checkpoint ({theirs.path}, sha256 {theirs.sha256[:12]}…; the "
+               f"candidate's is {ours.sha256[:12]}…)")
+    elif (ref.input, ref.schema) != (cand.input, cand.schema):
+        why = "its input (size, normalisation) or class map differs from the candidate's"
+    elif verdict_problem(reference) is not None:
+        why = verdict_problem(reference)
+    if why is not None:
+        raise ConfigError(f"--reference {path}: {why}; give the FP32 bundle built from the candidate's "
+                          f"checkpoint (edgeparse deploy --target onnx writes <model>_onnx_fp32)")
+    return reference
 
 
 def _status(passed: bool | None) -> str | None:

@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                "(needs --reference)")
     parser.add_argument("--split", default="val", help="dataset split for --data (default: val)")
     parser.add_argument("--reference", type=Path, metavar="BUNDLE",
-                        help="FP32 bundle that gives the reference answers for --data")
+                        help="the FP32 bundle built from the same checkpoint, which gives the reference "
+                             "answers for --data")
     parser.add_argument("--threads", type=int, help="inference threads (default: the backend's)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report here")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="write a markdown table here")
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from edge.backends import open_runner
     from edge.data import open_dataset
     from edge.errors import ConfigError
-    from edge.parity import format_parity_table, load_checked_bundle, validate_bundle
+    from edge.parity import format_parity_table, load_checked_bundle, load_reference_bundle, validate_bundle
     from edge.report import Report, command_block, make_row, write_json, write_markdown, write_plot
 
     if args.reference and not args.data:
@@ -47,11 +48,12 @@ def run(args: argparse.Namespace) -> int:
     if args.schema and not args.data:
         raise ConfigError("--schema names the labels of a --data dataset; give --data FORMAT:PATH too")
     bundle = load_checked_bundle(args.bundle, args.strict)
+    reference_bundle = load_reference_bundle(args.reference, bundle) if args.reference else None
     data = open_dataset(args.data.format, args.data.root, args.split, args.schema) if args.data else None
     with ExitStack() as stack:
         runner = stack.enter_context(open_runner(bundle, threads=args.threads))
-        reference = stack.enter_context(open_runner(args.reference, threads=args.threads)) \
-            if args.reference else None
+        reference = stack.enter_context(open_runner(reference_bundle, threads=args.threads)) \
+            if reference_bundle else None
         result = validate_bundle(bundle, runner, data=data, reference=reference,
                                  thresholds=_thresholds(args, bundle), progress=True)
         settings = {"runner": runner.applied_settings()}

@@ -4,10 +4,15 @@ Loaded from ``configs/deploy/default.yaml`` (the same values as the defaults her
 ``key=value`` overrides, e.g. ``validation_images=8 bench.runs=50 int8.source=nncf``.
 
 Parity thresholds are per precision and are *drops* vs the FP32 reference on the bundle's
-validation set, in percentage points (ΔmIoU, worst-class ΔF1) and % (argmax agreement):
+validation set, in percentage points (ΔmIoU, worst-class ΔF1) and % (argmax agreement, 99.9 meaning
+99.9 %; a value <= 1 is refused as a fraction), plus at fp32 a limit on max |Δlogit|:
 
-* fp32: 0.1 / 0.5 / 99.9 - a correct FP32 conversion is exact to ~1e-5 in the logits; anything
-  visible is a conversion bug (wrong layout, normalisation, resize mode).
+* fp32: 0.1 / 0.5 / 99.9 and max |Δlogit| 0.01 - a correct FP32 conversion is exact to ~1e-5 in the
+  logits; anything visible is a conversion bug (wrong layout, normalisation, resize mode). On the
+  default student at 256² OpenVINO and LiteRT FP32 differ from onnxruntime by 4e-6 and 1e-5 beyond
+  the float16 rounding of the stored reference logits, while 1e-3 noise on the weights of one
+  convolution gives 0.22 and moves too few pixels for the other gates: 0.01 is 1000x the first and
+  a 22nd of the second.
 * fp16: 0.3 / 1.0 / 99.5 - FP16 weights move logits by ~1e-2 and flip a few boundary pixels.
 * bf16: 0.5 / 2.0 / 99.0 - bf16 arithmetic rounds every activation to 8 mantissa bits, not just
   the weights: on the default student max |Δlogit| is ~1.2 and 99.85 % of the pixels agree
@@ -45,7 +50,7 @@ TargetPrecisions = make_dataclass(
 
 @dataclass(frozen=True)
 class PrecisionThresholds:
-    fp32: ParityThresholds = field(default_factory=lambda: ParityThresholds(0.1, 0.5, 99.9))
+    fp32: ParityThresholds = field(default_factory=lambda: ParityThresholds(0.1, 0.5, 99.9, 0.01))
     fp16: ParityThresholds = field(default_factory=lambda: ParityThresholds(0.3, 1.0, 99.5))
     bf16: ParityThresholds = field(default_factory=lambda: ParityThresholds(0.5, 2.0, 99.0))
     int8: ParityThresholds = field(default_factory=lambda: ParityThresholds(1.0, 3.0, 98.0))

@@ -2,10 +2,15 @@
 
 A checkpoint is a plain dict of tensors and built-in types, so it loads with
 ``torch.load(weights_only=True)``: config, schema, weights, optimiser state,
-progress counters and metrics travel together.
+progress counters and metrics travel together, with the sha256 of all of it
+(``content_sha256``, over the values, not the file's bytes), which ``load_checkpoint``
+verifies: a flipped bit or a bad copy is refused instead of deployed. A checkpoint saved
+before edgeparse recorded one loads with a warning (its integrity cannot be checked).
 """
 from __future__ import annotations
 
+import hashlib
+import logging
 import pickle
 import zipfile
 from pathlib import Path
@@ -20,11 +25,42 @@ from edge.schemas import LabelSchema
 
 FORMAT = "edgeparse-checkpoint"
 VERSION = 1
+CHECKSUM_KEY = "content_sha256"
+
+log = logging.getLogger(__name__)
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> None:
-    """Write ``payload`` to ``path`` atomically (temp file, fsync, rename)."""
-    atomic_write_with(path, lambda handle: torch.save({"format": FORMAT, "version": VERSION, **payload}, handle))
+    """Write ``payload`` and its checksum to ``path`` atomically (temp file, fsync, rename)."""
+    body = {"format": FORMAT, "version": VERSION, **{k: v for k, v in payload.items() if k != CHECKSUM_KEY}}
+    body[CHECKSUM_KEY] = content_sha256(body)
+    atomic_write_with(path, lambda handle: torch.save(body, handle))
+
+
+def content_sha256(payload: dict[str, Any]) -> str:
+    """sha256 of a checkpoint's values: every tensor's dtype, shape and bytes, every other value's type and
+    repr, in order. The same before ``torch.save`` and after ``torch.load``."""
+    digest = hashlib.sha256()
+    _digest(digest, payload)
+    return digest.hexdigest()
+
+
+def _digest(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"tensor {tensor.dtype} {list(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(value, dict):
+        digest.update(f"dict {len(value)};".encode())
+        for key, item in value.items():
+            _digest(digest, key)
+            _digest(digest, item)
+    elif isinstance(value, (list, tuple)):  # torch.load may return a list as a tuple: one spelling
+        digest.update(f"list {len(value)};".encode())
+        for item in value:
+            _digest(digest, item)
+    else:
+        digest.update(f"{type(value).__name__} {value!r};".encode())
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -41,11 +77,23 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an edgeparse checkpoint (missing format marker)")
+    _verify_checksum(payload, path)
     for key in ("model_name", "num_classes", "schema", "state_dict"):
         if key not in payload:
             raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
     check_finite(payload["state_dict"], path)
     return payload
+
+
+def _verify_checksum(payload: dict[str, Any], path: Path) -> None:
+    """Refuse a checkpoint whose values are not those it was saved with (the checksum leaves the payload)."""
+    recorded = payload.pop(CHECKSUM_KEY, None)
+    if recorded is None:
+        log.warning("%s carries no checksum (saved before edgeparse recorded one): its integrity cannot be "
+                    "checked; saving it again (e.g. `edgeparse model release`) adds one", path)
+    elif content_sha256(payload) != recorded:
+        raise CheckpointError(f"{path}: its contents differ from the checksum recorded when it was saved "
+                              f"(a flipped bit, a bad copy or an edit); copy it again, or use an earlier one")
 
 
 def check_finite(state_dict: dict[str, torch.Tensor], where: str | Path) -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
-from edge.errors import BundleError, ConfigError, InputError, UnsupportedError
+from edge.errors import BundleError, ConfigError, InputError, NonFiniteOutputError, UnsupportedError
 from edge.profile import LayerTime, Profile
 
 if TYPE_CHECKING:
@@ -321,6 +321,12 @@ class BaseRunner(abc.ABC):
         if spec.name in (self._shaped_outputs or ()) and not spec.matches(out):
             raise BundleError(f"{self.model_path.name}: output {spec.name!r} is {out.dtype}{list(out.shape)}, "
                               f"expected {spec.describe()}")
+        if not np.isfinite(out.sum()):  # one cheap pass; a NaN or Inf anywhere makes the sum non-finite
+            bad = int(np.count_nonzero(~np.isfinite(out)))
+            if bad:
+                raise NonFiniteOutputError(
+                    f"{self.model_path.name}: output {spec.name!r} holds {bad} NaN/Inf values of {out.size}: "
+                    f"the model computes garbage on this backend; check it with `edgeparse validate`", out)
         return out
 
     @abc.abstractmethod

@@ -49,7 +49,7 @@ def _interrupt_while_staging(checkpoint: Path, out: Path, sig: signal.Signals) -
     """Start a deploy in a subprocess and send ``sig`` once its new bundle exists only in staging."""
     process = subprocess.Popen([sys.executable, "-c", CLI_WITH_CTRL_C, *_deploy_args(checkpoint, out)], cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 1800  # generous: a loaded 2-core machine runs this 64² deploy for minutes
     staged = []
     while process.poll() is None and not staged and time.monotonic() < deadline:
         staged = list(out.glob(f".{BUNDLE}.*{TEMP_MARK}"))

@@ -49,17 +49,29 @@ def test_deploy_onnx_prints_one_table_writes_reports_and_bench_only_reuses_the_b
                  "--strict"]) == 0
 
 
-def test_a_wrong_normalisation_in_the_manifest_fails_parity_with_exit_1(tiny_checkpoint, tmp_path, capsys):
-    """A planted deploy bug (the manifest tells the device the wrong mean/std) turns the row ❌."""
+def test_a_wrong_normalisation_fails_parity_and_one_edited_in_later_is_refused(tiny_checkpoint, tmp_path, capsys,
+                                                                               monkeypatch):
+    """A planted deploy bug (the bundle tells the device the wrong mean/std) turns the row ❌ parity_failed
+    with exit 1; the same mean/std edited into a built bundle's manifest is refused as tampering."""
+    from edge.preprocess import Normalization
+
     out = tmp_path / "bundles"
-    assert _deploy(["--target", "onnx", "--checkpoint", str(tiny_checkpoint), "--out", str(out)]) == 0
+    build = ["--target", "onnx", "--checkpoint", str(tiny_checkpoint), "--out", str(out)]
+    monkeypatch.setattr("targets.pipeline.Normalization", lambda: Normalization((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+    assert _deploy(build) == 1
+    assert "❌ parity_failed" in capsys.readouterr().out
+    monkeypatch.undo()
+
+    assert _deploy(build) == 0
     manifest_file = out / "ehanet_mbv2_onnx_fp32" / "manifest.json"
     manifest = json.loads(manifest_file.read_text())
     manifest["input"]["normalization"] = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
     manifest_file.write_text(json.dumps(manifest))
     capsys.readouterr()
     assert _deploy(["--target", "onnx", "--out", str(out), "--bench-only"]) == 1
-    assert "❌ parity_failed" in capsys.readouterr().out
+    assert "❌ export_failed" in capsys.readouterr().out
+    [row] = json.loads((out / "report.json").read_text())["results"]["rows"]
+    assert "input.normalization.mean, input.normalization.std changed after the parity verdict" in row["reason"]
 
 
 def test_bench_only_without_bundles_reports_skipped_rows(tmp_path, capsys):

@@ -34,6 +34,10 @@ def test_deploy_onnx_prints_one_table_writes_reports_and_bench_only_reuses_the_b
     report = json.loads((out / "report.json").read_text())
     assert set(report) == {"command", "settings", "results"}
     assert report["results"]["rows"][0]["status"] == "ok"
+    # the FP32 bundle's flicker on the clip is the reference's own (onnxruntime on the same ONNX): Δ 0
+    row = report["results"]["rows"][0]
+    assert row["flicker_raw_pct"] is not None and row["flicker_smoothed_pct"] is not None
+    assert "Flicker raw/sm %" in printed
     manifest = json.loads((out / "ehanet_mbv2_onnx_fp32/manifest.json").read_text())
     assert "--target onnx --precisions fp32" in manifest["build_command"]
     # the verdict is sealed into the bundle, and the one passing row is the recommended one

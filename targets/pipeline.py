@@ -236,13 +236,16 @@ def host_check(bundle_dir: Path, job: Job, cfg: DeployCfg, stages: Stages) -> Ou
 
 def _validate_and_bench(bundle: Bundle, job: Job, cfg: DeployCfg, stages: Stages,
                         reference_flicker: Callable[[Bundle], ClipFlicker] | None = None
-                        ) -> tuple[ParityResult, BenchResult, ClipFlicker | None]:
+                        ) -> tuple[ParityResult, BenchResult | None, ClipFlicker | None]:
     b = cfg.bench
     image = bundle.validation.images[0]
     norm = bundle.manifest.input.normalization
     flicker = None
     with open_runner(bundle, threads=b.threads, mode=b.mode) as runner:
         parity = validate_bundle(bundle, runner, progress=True)
+        if parity.non_finite_images:  # NaN/Inf out: the row fails; nothing worth timing or watching flicker
+            stages.skip_to(stages.index + 1)
+            return parity, None, None
         if reference_flicker is not None and cfg.flicker.enabled:
             flicker = clip_flicker(runner, norm, clip(cfg.flicker.frames))
             checks = flicker_checks(flicker, reference_flicker(bundle), cfg.flicker.max_increase_pts)

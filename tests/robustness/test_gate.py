@@ -165,13 +165,18 @@ def test_the_logit_limit_catches_noise_no_argmax_shows(make_bundle, tiny, onnx_b
     assert _fp32_checks(bundle_dir, dataclasses.replace(FP32, max_abs_logit_delta=None))[0].passed  # without it
 
 
-def test_nan_or_inf_in_a_runner_output_fails_the_gate_and_stops_inference(make_bundle, tiny, onnx_builder,
-                                                                          tmp_path):
+@pytest.fixture
+def inf_bundle(make_bundle, tiny, onnx_builder, tmp_path):
     """The never-predicted class gets a -inf bias: its logits are -inf, and NaN where the resize weighs one
-    by 0. Every output is checked; the gate fails naming how many images gave NaN/Inf."""
+    by 0."""
     bias = tiny.bias.copy()
     bias[tiny.absent_class] = -np.inf
-    bundle = load_bundle(make_bundle(onnx_builder(tmp_path / "inf.onnx", tiny.weight, bias), name="inf"))
+    return make_bundle(onnx_builder(tmp_path / "inf.onnx", tiny.weight, bias), name="inf")
+
+
+def test_nan_or_inf_in_a_runner_output_fails_the_gate_and_stops_inference(inf_bundle, tiny):
+    """Every output is checked: the gate fails naming how many images gave NaN/Inf, inference stops."""
+    bundle = load_bundle(inf_bundle)
     with open_runner(bundle, threads=1) as runner:
         result = validate_bundle(bundle, runner)
         with pytest.raises(NonFiniteOutputError, match=r"inf\.onnx: output 'logits' holds \d+ NaN/Inf values of"):
@@ -180,6 +185,16 @@ def test_nan_or_inf_in_a_runner_output_fails_the_gate_and_stops_inference(make_b
     logit = {c.name: c for c in result.checks}["max |Δlogit|"]
     assert not result.passed and logit.passed is False
     assert logit.detail == f"{len(tiny.images)} of {len(tiny.images)} images gave NaN/Inf logits"
+
+
+def test_deploy_fails_the_row_of_a_bundle_with_nan_outputs_and_times_nothing(inf_bundle):
+    from targets.config import BenchCfg, DeployCfg
+    from targets.pipeline import Job, Stages, check_bundle
+
+    cfg = DeployCfg(input_size=32, bench=BenchCfg(warmup=0, runs=1, threads=1))
+    outcome = check_bundle(inf_bundle, Job("onnx", "fp32"), cfg, Stages(2, lambda line: None))
+    assert outcome.row.status == "parity_failed" and "max |Δlogit|" in outcome.row.reason
+    assert outcome.bench is None and outcome.row.latency_p50_ms is None
 
 
 def test_a_checkpoint_with_a_flipped_bit_is_refused(tiny_lapa_checkpoint, tmp_path, capsys):

@@ -482,6 +482,12 @@ def _check_record(record: ParityRecord, manifest: Manifest, where: str) -> None:
     if record.model_file is not None and manifest.artifacts.get(record.model_file) != record.model_sha256:
         raise BundleError(f"{where}: the verdict is for {record.model_file} with other bytes than the manifest's")
     changed = [] if record.gate is None else _changed_keys(record.gate, manifest.gate_fields())
+    # A file added after sealing (the engine `build-engine` compiles on the device from the sealed
+    # ONNX) is no tampering: the verdict names the file it judged, and verdict_problem says when the
+    # bundle runs another. A sealed file that changed or went missing is.
+    sealed_files = record.gate.get("artifacts", {}) if record.gate is not None else {}
+    changed = [key for key in changed
+               if not (key.startswith("artifacts.") and key.removeprefix("artifacts.") not in sealed_files)]
     if changed:  # no gate: an older edgeparse sealed the verdict (parity.verdict_problem warns)
         manifest_file = where.removesuffix(PARITY_FILE) + MANIFEST_FILE
         raise BundleError(f"{manifest_file}: {', '.join(changed)} changed after the parity verdict was "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import io
 import json
 import struct
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from PIL import Image, ImageOps
 from edge.api import FaceParser, areas_to_json, class_areas
 from edge.bundle import Bundle
 from edge.errors import ConfigError, InputError
+from edge.image_files import read_image_file, require_regular_file
 from edge.schemas import LabelSchema
 from edge.video.config import DemoCfg
 from edge.video.crop import NO_FACE
@@ -35,7 +37,7 @@ VIDEO_SUFFIXES = (*CONTAINERS, ".webm", ".m4v")
 EIGHT_BIT_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV")
 # What Pillow raises on a corrupt, truncated or unknown file (some plugins raise SyntaxError or
 # struct.error on broken headers).
-_PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
+_PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ def collect_inputs(specs: list[str]) -> Inputs:
         elif path.is_file():
             found = [path]
             what = ""
+        elif path.exists():  # a FIFO or device: reading it could block forever
+            require_regular_file(path)
         elif any(char in spec for char in "*?["):  # a pattern the shell left quoted
             found = sorted(p for p in map(Path, glob.glob(spec)) if p.is_file() and kind_of(p))
             what = f"pattern {spec!r} matches no image or video file"
@@ -122,8 +126,9 @@ def check_outputs(inputs: Inputs, out_dir: Path, json_out: bool) -> None:
 def read_image(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB, upright as the camera's EXIF orientation says; ``InputError`` names a
     corrupt, truncated, unreadable or non-8-bit file."""
+    data = read_image_file(path)
     try:
-        with Image.open(path) as opened:
+        with Image.open(io.BytesIO(data)) as opened:
             image = ImageOps.exif_transpose(opened)  # phones store portrait shots sideways plus a tag
             if image.mode not in EIGHT_BIT_MODES:
                 raise InputError(f"{path}: {image.mode} pixels are not 8-bit RGB, grey or RGBA; convert it to an "

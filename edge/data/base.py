@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from edge.errors import ConfigError, DataError, suggest
+from edge.image_files import ImageFileError, read_image_file
 from edge.schemas import IGNORE_INDEX, LabelSchema
 
 SPLITS = ("train", "val", "test")
@@ -49,14 +50,11 @@ def check_split(split: str) -> str:
 
 
 def read_file_bytes(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise SampleError(path, "file not found")
+    """The bytes of an image file that is safe to decode (``edge.image_files``), else ``SampleError``."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SampleError(path, f"cannot read ({exc.strerror})") from exc
-    if not data:
-        raise SampleError(path, "file is empty")
+        data = read_image_file(path)
+    except ImageFileError as exc:
+        raise SampleError(exc.path, exc.reason) from None
     return np.frombuffer(data, dtype=np.uint8)
 
 

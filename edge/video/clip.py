@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from edge.errors import DataError
+from edge.image_files import read_image_file
 from edge.video.sinks import open_sink
 
 PHOTOS = {  # name: (package, path inside the package)
@@ -80,7 +81,7 @@ def load_photo(name: str) -> np.ndarray:
         hopper = cv2.resize(load_photo("grace_hopper")[:, 56:456], (320, 480), interpolation=cv2.INTER_AREA)
         astronaut = cv2.resize(load_photo("astronaut")[10:370, 110:350], (320, 480), interpolation=cv2.INTER_LINEAR)
         return np.concatenate([hopper, astronaut], axis=1)
-    image = cv2.imread(str(photo_path(name)), cv2.IMREAD_COLOR)
+    image = cv2.imdecode(np.frombuffer(read_image_file(photo_path(name)), np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise DataError(f"cannot decode the demo photo {photo_path(name)}")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

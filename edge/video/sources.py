@@ -15,12 +15,16 @@ import cv2
 import numpy as np
 
 from edge.errors import InputError
+from edge.image_files import ImageFileError, read_image_file, require_regular_file
 from edge.preprocess import as_rgb_uint8
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_FPS = 25.0
+# The first frame sets the output size: a smaller one holds no face to parse, and the video writers
+# refuse a 1-pixel side (with a misleading codec error).
+MIN_FRAME_SIDE = 16
 REENCODE_HINT = "re-encode it, e.g. `ffmpeg -i IN -c:v libx264 -pix_fmt yuv420p OUT.mp4`"
 
 
@@ -54,6 +58,14 @@ class Downscaler:
         return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
+def check_first_frame(frame: np.ndarray, where: str) -> None:
+    """``InputError`` when ``frame`` is smaller than ``MIN_FRAME_SIDE`` on a side."""
+    height, width = frame.shape[:2]
+    if min(height, width) < MIN_FRAME_SIDE:
+        raise InputError(f"{where}: the frames are {width}x{height} pixels, too small to show a face; give frames of "
+                         f"at least {MIN_FRAME_SIDE}x{MIN_FRAME_SIDE}")
+
+
 def to_rgb(frame_bgr: np.ndarray, where: str) -> np.ndarray:
     """OpenCV's BGR/BGRA/grey uint8 frame -> RGB (grey and alpha handled by ``as_rgb_uint8``)."""
     if frame_bgr.ndim == 3 and frame_bgr.shape[2] == 3:
@@ -84,6 +96,8 @@ class CaptureSource:
             self._note_early_end()
             return None
         self.frames_read += 1
+        if self.frames_read == 1:
+            check_first_frame(frame, self.name)
         return self._downscale(to_rgb(frame, f"{self.name} frame {self.frames_read - 1}"))
 
     def _first_frame_error(self) -> str:
@@ -128,7 +142,12 @@ class ImageFolderSource:
         if self._next >= len(self.files) or self.end_reason:
             return None
         path = self.files[self._next]
-        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        try:
+            raw = cv2.imdecode(np.frombuffer(read_image_file(path), np.uint8), cv2.IMREAD_UNCHANGED)
+        except ImageFileError as exc:
+            self.end_reason = f"{exc}; stopped after {self._next} images"
+            log.warning("%s", self.end_reason)
+            return None
         if raw is None or raw.dtype != np.uint8:
             self.end_reason = (f"{path}: not a readable 8-bit image ({'undecodable' if raw is None else raw.dtype}); "
                                f"stopped after {self._next} images")
@@ -137,6 +156,7 @@ class ImageFolderSource:
         frame = self._downscale(to_rgb(raw, str(path)))
         self._next += 1
         if self._size is None:
+            check_first_frame(frame, str(path))
             self._size = frame.shape[1], frame.shape[0]
         elif (frame.shape[1], frame.shape[0]) != self._size:
             log.warning("%s is %dx%d; resized to the first image's %dx%d", path, frame.shape[1],
@@ -159,6 +179,8 @@ def open_source(spec: str, max_side: int | None = None, fps: float | None = None
 
 
 def open_video(path: Path, max_side: int | None = None) -> CaptureSource:
+    if path.exists() and not path.is_file():  # a FIFO or device: reading it could block forever
+        require_regular_file(path)
     if not path.is_file():
         raise InputError(f"input {path} not found (expected a video file, an image folder or a camera index)")
     if path.stat().st_size == 0:

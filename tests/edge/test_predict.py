@@ -46,8 +46,8 @@ def test_folder_writes_palette_label_pngs_overlays_and_json_and_skips_bad_files(
     out = tmp_path / "out"
     assert main(["predict", str(bundle), str(photos), "--out", str(out), "--whole", "--json"]) == 1
     captured = capsys.readouterr()
-    assert f"skipped {photos / 'broken.png'}: not a readable image" in captured.err
-    assert f"skipped {photos / 'cut.png'}: not a readable image" in captured.err
+    assert f"skipped {photos / 'broken.png'}: cannot decode image" in captured.err
+    assert f"skipped {photos / 'cut.png'}: truncated PNG" in captured.err
     assert "parsed 2 of 4 inputs" in captured.out and "(whole images)" in captured.out
     assert sorted(p.name for p in out.iterdir()) == ["a.json", "a_labels.png", "a_overlay.png",
                                                      "c.json", "c_labels.png", "c_overlay.png"]

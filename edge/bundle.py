@@ -31,10 +31,11 @@ from typing import Any, Literal
 import numpy as np
 
 from edge.config import from_dict, to_dict
-from edge.errors import BundleError, ConfigError
+from edge.errors import BundleError, ConfigError, printable
 from edge.formats import BackendName, InferencePrecision, Precision, Target
 from edge.io import atomic_write_text, file_sha256
 from edge.metrics import ConfusionMatrix
+from edge.paths import is_folder_name
 from edge.preprocess import Normalization, argmax_labels
 from edge.schemas import IGNORE_INDEX, LabelSchema
 
@@ -430,6 +431,11 @@ def _parse_manifest(data: Any, where: str, hint: str) -> Manifest:
     if version != FORMAT_VERSION:
         raise BundleError(f"{where}: format_version {version!r} is not supported (this edgeparse reads "
                           f"{FORMAT_VERSION}); {hint}")
+    unprintable = _with_control_characters(data)
+    if unprintable:  # edgeparse never writes them; printed, they would drive the user's terminal
+        key, value = unprintable
+        raise BundleError(f"{where}: malformed manifest: {key} holds control characters ({printable(value)[:80]}); "
+                          f"{hint}")
     try:
         manifest = from_dict(Manifest, data)
         manifest.label_schema()
@@ -438,6 +444,18 @@ def _parse_manifest(data: Any, where: str, hint: str) -> Manifest:
     if not manifest.artifacts:
         raise BundleError(f"{where}: malformed manifest: no artifacts listed; {hint}")
     return manifest
+
+
+def _with_control_characters(value: Any, key: str = "manifest") -> tuple[str, str] | None:
+    """(key path, text) of the first key or string in ``value`` that holds a control character."""
+    if isinstance(value, str):
+        return (key, value) if printable(value) != value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for name, item in items:
+        found = _with_control_characters(str(name), key) or _with_control_characters(item, f"{key}[{name!r}]")
+        if found:
+            return found
+    return None
 
 
 def load_bundle(path: str | Path) -> Bundle:
@@ -546,16 +564,12 @@ class BestPointer:
     reason: str = ""
 
 
-def _is_folder_name(name: str) -> bool:
-    return Path(name).name == name and name not in ("", ".", "..")
-
-
 def best_pointer_path(out_dir: str | Path, model: str, target: str) -> Path:
     return Path(out_dir) / f"{model}_{target}{BEST_SUFFIX}.json"
 
 
 def write_best_pointer(path: Path, pointer: BestPointer) -> Path:
-    if not _is_folder_name(pointer.bundle):
+    if not is_folder_name(pointer.bundle):
         raise BundleError(f"best pointer {path}: {pointer.bundle!r} must be the name of a bundle folder beside it")
     atomic_write_text(path, json.dumps(to_dict(pointer), indent=2) + "\n")
     return path
@@ -575,7 +589,7 @@ def resolve_bundle_path(path: str | Path) -> Path:
         pointer = from_dict(BestPointer, json.loads(file.read_text()))
     except (UnicodeDecodeError, json.JSONDecodeError, ConfigError) as exc:
         raise BundleError(f"{file}: malformed best pointer ({exc}); rerun `edgeparse deploy`") from exc
-    if not _is_folder_name(pointer.bundle):  # a pointer never leads out of its folder
+    if not is_folder_name(pointer.bundle):  # a pointer never leads out of its folder
         raise BundleError(f"{file}: {pointer.bundle!r} is not a bundle folder name beside the pointer")
     root = file.parent / pointer.bundle
     manifest = root / MANIFEST_FILE

@@ -22,7 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.errors import ConfigError, EdgeparseError
+from edge.errors import ConfigError, EdgeparseError, printable
+from edge.io import OUTPUT_ERRNOS
 
 
 @dataclass(frozen=True)
@@ -305,8 +306,16 @@ def main(argv: list[str] | None = None) -> int:
         print("edgeparse: interrupted", file=sys.stderr)
         return 130
     except EdgeparseError as exc:
-        print(f"edgeparse: error: {exc}", file=sys.stderr)
+        print(f"edgeparse: error: {printable(str(exc))}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else exc.exit_code
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRNOS:  # anything else is a bug: keep its traceback
+            raise
+        logging.getLogger(__name__).debug("%s", exc, exc_info=True)
+        print(f"edgeparse: error: {printable(str(exc.filename or 'a file'))}: {exc.strerror}; free space or fix "
+              f"the permissions, then rerun (files edgeparse writes atomically keep their previous version)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

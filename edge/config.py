@@ -1,11 +1,14 @@
 """Typed configs: YAML files loaded into frozen dataclasses.
 
 Unknown keys and wrong types fail with a suggestion; overrides are dotted
-``key=value`` strings whose values are parsed as YAML scalars.
+``key=value`` strings whose values are parsed as YAML scalars. Numbers must be finite, and fields
+declared with ``at_least``/``above`` must lie in their range. YAML is read with limits (``parse_yaml``):
+no binary, no nesting deeper than ``MAX_YAML_DEPTH``, no alias bombs.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -14,9 +17,24 @@ from typing import Any, TypeVar
 import yaml
 
 from edge.errors import ConfigError, suggest
+from edge.io import atomic_write_text
 
 T = TypeVar("T")
 STUDENT_STRIDE = 32  # the students' deepest stride: static input sizes must tile it exactly
+MAX_YAML_DEPTH = 64  # far beyond any recipe; deeper documents overflow the YAML composer's recursion
+# Values a document may expand to once its aliases are followed: recipes hold a few hundred, while
+# nine aliases of nine aliases... (the "billion laughs") expand to 9**9 from a few hundred bytes.
+MAX_YAML_VALUES = 100_000
+
+
+def at_least(minimum: float, default: Any) -> Any:
+    """A dataclass field whose value (when not None) must be >= ``minimum``; ``from_dict`` checks it."""
+    return dataclasses.field(default=default, metadata={"min": minimum})
+
+
+def above(minimum: float, default: Any) -> Any:
+    """A dataclass field whose value (when not None) must be > ``minimum``; ``from_dict`` checks it."""
+    return dataclasses.field(default=default, metadata={"above": minimum})
 
 
 def check_input_size(size: int) -> None:
@@ -41,6 +59,8 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
             f"Valid keys: {', '.join(fields)}"
         )
     kwargs = {name: _coerce(hints[name], data[name], _join(where, name)) for name in data}
+    for name, value in kwargs.items():
+        _check_range(fields[name], value, _join(where, name))
     try:
         return cls(**kwargs)
     except TypeError as exc:  # a required field is missing
@@ -57,12 +77,49 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a YAML text file (byte {exc.start} is not UTF-8); give a recipe YAML") from None
+    data = parse_yaml(text, str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
     return data
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """``yaml.safe_load`` with limits: a one-line ``ConfigError`` naming ``where`` for invalid YAML (control
+    characters included), nesting deeper than ``MAX_YAML_DEPTH`` or more than ``MAX_YAML_VALUES`` values
+    once aliases are followed; the events are checked one by one before anything is built."""
+    sizes: dict[str, int] = {}  # anchor -> how many values it expands to
+    root, open_nodes = 0, []  # values counted so far: outside / inside each open collection
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            added = 0
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(open_nodes) == MAX_YAML_DEPTH:
+                    raise ConfigError(f"{where}: nested more than {MAX_YAML_DEPTH} levels deep; a recipe is a few "
+                                      f"levels of keys")
+                open_nodes.append([1, event.anchor])
+            elif isinstance(event, yaml.CollectionEndEvent):
+                added, anchor = open_nodes.pop()
+                if anchor:
+                    sizes[anchor] = added
+            elif isinstance(event, yaml.AliasEvent):
+                added = sizes.get(event.anchor, 1)
+            elif isinstance(event, yaml.ScalarEvent):
+                added = 1
+                if event.anchor:
+                    sizes[event.anchor] = 1
+            if open_nodes:
+                open_nodes[-1][0] += added
+            else:
+                root += added
+            if root + sum(count for count, _ in open_nodes) > MAX_YAML_VALUES:
+                raise ConfigError(f"{where}: expands to more than {MAX_YAML_VALUES:,} values once its aliases are "
+                                  f"followed (an alias bomb?); write the values out instead of nesting aliases")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {' '.join(str(exc).split())}") from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -78,7 +135,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {key!r}: {part!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        node[parts[-1]] = parse_yaml(raw, f"override {key}") if raw.strip() else None
     return out
 
 
@@ -89,7 +146,7 @@ def load_config(cls: type[T], path: str | Path | None, overrides: list[str] | No
 
 
 def save_config(cfg: Any, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:
@@ -132,6 +189,8 @@ def _scalar(hint: Any, value: Any, where: str) -> Any:
     if hint is Any:
         return value
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: {value} is not a finite number; give a number such as 0.001")
         return float(value)
     if hint is Path and isinstance(value, str):
         return Path(value)
@@ -139,6 +198,21 @@ def _scalar(hint: Any, value: Any, where: str) -> Any:
         return value
     name = getattr(hint, "__name__", str(hint))
     raise ConfigError(f"{where}: expected {name}, got {value!r} ({type(value).__name__})")
+
+
+def _check_range(field: dataclasses.Field, value: Any, where: str) -> None:
+    """``field``'s ``at_least``/``above`` bound on ``value``, or on each item of a tuple value."""
+    if isinstance(value, (tuple, list)):
+        for i, item in enumerate(value):
+            _check_range(field, item, f"{where}[{i}]")
+        return
+    if value is None or not isinstance(value, (int, float)):
+        return
+    if "min" in field.metadata and value < field.metadata["min"]:
+        raise ConfigError(f"{where}: {value} is below the minimum {field.metadata['min']}; give a value >= "
+                          f"{field.metadata['min']}")
+    if "above" in field.metadata and value <= field.metadata["above"]:
+        raise ConfigError(f"{where}: {value} must be above {field.metadata['above']}; give a larger value")
 
 
 def _join(where: str, key: str) -> str:

@@ -6,7 +6,11 @@ and an exit code. Messages say what is wrong, the valid values, and the next ste
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
+
+# C0 and C1 control characters but tab and newline: ESC (0x1b) starts terminal escape sequences.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class EdgeparseError(Exception):
@@ -72,6 +76,10 @@ class InUseError(EdgeparseError):
     """A folder is being written by another edgeparse process (its lock is held)."""
 
 
+class WriteError(EdgeparseError):
+    """An output could not be written (a full disk, a read-only folder); what was there before is unchanged."""
+
+
 class InputError(EdgeparseError):
     """An image, video or array given to the runtime is unusable."""
 
@@ -84,6 +92,12 @@ def registered_name(kind: str, name: str, known: Iterable[str]) -> str:
     if key not in known:
         raise UnknownNameError(kind, name, known)
     return key
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (terminal escape sequences included) spelled as ``\\x1b`` and
+    so on: a name read from a file cannot clear, recolour or retitle the terminal it is printed on."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 def suggest(name: str, known: Iterable[str]) -> str:

@@ -6,10 +6,12 @@ interrupt) removes the temporary file and leaves the old file as it was.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import math
 import os
+import re
 import shutil
 import time
 import uuid
@@ -20,6 +22,13 @@ from typing import IO, Any
 
 TEMP_MARK = ".edgeparse-tmp"  # in every temporary name, so leftovers are recognisable and removable
 LOCK_FILE = ".edgeparse.lock"  # the lock of a folder one writer at a time may change (exclusive_lock)
+# Why a write fails that is the user's to fix, not a bug: no space, a quota, a read-only or forbidden place.
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG, errno.EROFS,
+                           errno.EACCES, errno.EPERM})
+
+# Temporary names of edgeparse versions before TEMP_MARK: ".NAME.tmp-PID" (checkpoints, caches, exports).
+_LEGACY_TEMP = re.compile(r"^\..+\.tmp-(\d+)$")
+PROCESS_START = time.time()  # when edge.io was first imported: leftovers older than this are not ours
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +40,24 @@ def temp_path_for(path: Path) -> Path:
 
 @contextmanager
 def _replacing(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; a clean exit renames it over ``path``, any exit removes it."""
+    """Yield a temporary sibling of ``path``; a clean exit renames it over ``path``, any exit removes it.
+    ``WriteError`` when the disk is full or the place read-only (``OUTPUT_ERRNOS``): ``path`` is unchanged."""
+    from edge.errors import ConfigError, WriteError
+
     path = Path(path)
+    if path.is_dir():  # found before the write, not by the rename after it
+        raise ConfigError(f"{path} is a folder: give a file path to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(path)
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRNOS:
+            raise
+        kept = "its previous version is unchanged" if path.exists() else "nothing was written"
+        raise WriteError(f"{path}: not written ({exc.strerror}); {kept}; free space or fix the permissions, then "
+                         "rerun") from exc
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -81,9 +101,34 @@ def atomic_write_text(path: str | Path, text: str, durable: bool = True) -> None
 
 
 def atomic_write_with(path: str | Path, write: Callable[[IO[bytes]], None], durable: bool = True) -> None:
-    """Atomically write what ``write(handle)`` puts in a binary handle (``torch.save``, ``np.savez``)."""
+    """Atomically write what ``write(handle)`` puts in a binary handle (``torch.save``, ``np.savez``).
+    A failed ``handle.write`` raises its own ``OSError`` (e.g. a full disk), even where the writer turns
+    it into another error (``torch.save`` reports a RuntimeError about stream positions)."""
     with atomic_open(path, "wb", durable) as handle:
-        write(handle)
+        recording = _WriteErrors(handle)
+        try:
+            write(recording)  # type: ignore[arg-type]  (a file in all but type)
+        except Exception:  # re-raised, or replaced by the disk's own OSError
+            if recording.error is not None:
+                raise recording.error from None
+            raise
+
+
+class _WriteErrors:
+    """A binary handle that remembers the ``OSError`` its ``write`` raised."""
+
+    def __init__(self, handle: IO[bytes]):
+        self._handle, self.error = handle, None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._handle.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
@@ -143,13 +188,17 @@ def replace_dir(staged: Path, path: Path) -> None:
     shutil.rmtree(previous, ignore_errors=True)
 
 
-def clean_leftovers(folder: Path) -> list[str]:
+def clean_leftovers(folder: Path, older_than: float | None = None) -> list[str]:
     """Undo what interrupted writers left in ``folder``: put back a folder ``replace_dir`` had moved
     aside when its new version never arrived, and remove every other name with ``TEMP_MARK`` (temporary
-    files, half-built folders). Only for a folder no other process writes: hold ``exclusive_lock``.
-    Returns one line per action, for the log."""
+    files, half-built folders) or an older edgeparse's temporary name whose process is gone. Only for a
+    folder no other process writes (hold ``exclusive_lock``), or, where no lock is held, with
+    ``older_than`` (e.g. ``PROCESS_START``): a leftover changed since then is kept, as a writer that is
+    still running keeps its temporary file fresh. Returns one line per action, for the log."""
     actions = []
-    for leftover in sorted(folder.glob(f".*{TEMP_MARK}")):
+    for leftover in sorted([*folder.glob(f".*{TEMP_MARK}"), *filter(_legacy_leftover, folder.iterdir())]):
+        if older_than is not None and leftover.lstat().st_mtime >= older_than:
+            continue
         name = leftover.name.removeprefix(".").removesuffix(f".previous{TEMP_MARK}")
         if leftover.name == previous_path_for(folder / name).name and not (folder / name).exists():
             os.replace(leftover, folder / name)
@@ -163,6 +212,25 @@ def clean_leftovers(folder: Path) -> list[str]:
     for line in actions:
         log.warning(line)
     return actions
+
+
+def _legacy_leftover(path: Path) -> bool:
+    """An older edgeparse's ".NAME.tmp-PID" whose process is gone."""
+    match = _LEGACY_TEMP.match(path.name)
+    return match is not None and not _alive(int(match[1]))
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (assumed so where that cannot be asked safely)."""
+    if os.name != "posix":  # os.kill(pid, 0) would send CTRL_C_EVENT on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 @contextmanager

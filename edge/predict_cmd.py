@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from edge.api import FaceParser
     from edge.errors import ConfigError, InputError
     from edge.parity import load_checked_bundle
+    from edge.paths import output_folder
     from edge.predict import check_outputs, collect_inputs, predict_image, predict_video, video_cfg
 
     inputs = collect_inputs(args.inputs)
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(inputs, args.out, args.json)
     cfg = demo_config(args)
     bundle = load_checked_bundle(args.bundle, args.strict)
-    args.out.mkdir(parents=True, exist_ok=True)
+    output_folder(args.out, "--out")
     skipped: list[Path] = []
     faces, faceless, mode = 0, 0, None
     with tqdm(total=len(inputs), unit="file", desc="predict", file=sys.stderr) as bar:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edge.config import above
 from edge.errors import InputError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -21,7 +22,7 @@ class Normalization:
     """RGB mean/std in [0, 1] units, applied after dividing uint8 by 255."""
 
     mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+    std: tuple[float, float, float] = above(0, IMAGENET_STD)  # a 0 would divide by zero
 
 
 def as_rgb_uint8(image: np.ndarray, where: str = "image") -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 from edge.bench import BenchResult
 from edge.bundle import Bundle
 from edge.errors import ConfigError
-from edge.io import json_safe
+from edge.io import atomic_write_text, atomic_write_with, json_safe
 from edge.parity import ParityResult
 
 STATUSES = ("ok", "parity_failed", "export_failed", "unavailable", "skipped")
@@ -217,8 +217,7 @@ def write_json(path: str | Path, report: Report) -> Path:
         "results": {"rows": [dataclasses.asdict(r) for r in report.rows], **report.details},
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n")
+    atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n")
     return path
 
 
@@ -255,8 +254,7 @@ def _num(value: float, spec: str = ".2f") -> str:
 def write_markdown(path: str | Path, rows: list[BenchmarkRow], parity: ParityResult | None = None,
                    recommend: bool = False) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(format_markdown(rows, parity, recommend))
+    atomic_write_text(path, format_markdown(rows, parity, recommend))
     return path
 
 
@@ -279,8 +277,7 @@ def write_plot(path: str | Path, rows: list[BenchmarkRow], parity: ParityResult 
             _plot_parity(ax, parity)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    atomic_write_with(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
     plt.close(fig)
     return path
 

@@ -69,6 +69,7 @@ def _rebuild_command(args: argparse.Namespace, checkpoint: Path, out: Path, over
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge.paths import output_folder
     from edge.report import command_block, format_table
     from targets.config import DEFAULT_CONFIG, load_deploy_config
     from targets.formats import list_targets
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = data_overrides(args) + args.overrides
     cfg = load_deploy_config(args.config or DEFAULT_CONFIG, overrides)
-    out = args.out or Path(cfg.out_dir)
+    out = output_folder(args.out or Path(cfg.out_dir), "--out")
     targets = list_targets() if args.target == "all" else [args.target]
     jobs = plan_jobs(targets, cfg, args.precisions)
     checkpoint = None if args.bench_only else _checkpoint(args)

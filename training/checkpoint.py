@@ -68,9 +68,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if not magic.startswith((b"PK\x03\x04", b"\x80")):  # torch.save's zip archive, or its older raw pickle
+        what = "is empty" if not magic else f"is not a PyTorch checkpoint (it starts with {magic!r}, not a zip archive)"
+        raise CheckpointError(f"{path} {what}; give a .pt written by edgeparse train")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError, IndexError, ValueError) as exc:
         raise CheckpointError(
             f"{path}: unreadable or truncated checkpoint ({type(exc).__name__}: {str(exc)[:200]}). "
             "Use an earlier checkpoint or retrain."
@@ -107,17 +112,24 @@ def schema_of(payload: dict[str, Any]) -> LabelSchema:
     return LabelSchema.from_dict(payload["schema"])
 
 
-def build_model_from_checkpoint(payload: dict[str, Any]) -> nn.Module:
-    """Recreate the registered model described by a checkpoint and load its weights."""
+def build_model_from_checkpoint(payload: dict[str, Any], source: str | Path = "checkpoint") -> nn.Module:
+    """Recreate the registered model described by a checkpoint (``source`` names it in errors) and load
+    its weights; ``CheckpointError`` when they do not fit."""
     from training.models import create_model
 
     overrides = {k: v for k, v in payload.get("model_overrides", {}).items() if k != "backbone_weights"}
-    model = create_model(payload["model_name"], num_classes=payload["num_classes"], **overrides)
-    missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    name, classes = payload["model_name"], payload["num_classes"]
+    model = create_model(name, num_classes=classes, **overrides)
+    try:
+        missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    except RuntimeError as exc:  # tensors of other shapes: another model width or class count
+        first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), str(exc))
+        raise CheckpointError(f"{source}: its weights do not fit {name!r} with {classes} classes ({first}); it was "
+                              "written for another model or class count: give the checkpoint its training run "
+                              "wrote") from None
     if missing or unexpected:
         raise CheckpointError(
-            f"checkpoint weights do not fit model {payload['model_name']!r}: "
-            f"missing {missing[:5]}, unexpected {unexpected[:5]}"
+            f"{source}: its weights do not fit model {name!r}: missing {missing[:5]}, unexpected {unexpected[:5]}"
         )
     return model
 

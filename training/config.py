@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from edge.config import load_config
+from edge.config import above, at_least, load_config
+from edge.paths import child_folder
 from training.data.augment import AugmentConfig
 from training.distill.config import DistillCfg
 
@@ -25,7 +26,7 @@ class ExtraSourceCfg:
     schema: str
     format: Literal["prepared", "celebamask_hq", "lapa", "helen", "folder"] = "folder"
     split: str = "train"
-    repeat: float = 1.0  # samples per epoch as a multiple of the folder's size (< 1: a fixed subset)
+    repeat: float = above(0, 1.0)  # samples per epoch as a multiple of the folder's size (< 1: a fixed subset)
 
 
 @dataclass(frozen=True)
@@ -36,15 +37,15 @@ class DataCfg:
     root: str | None = None  # dataset folder; unused for synthetic
     # Label schema of synthetic and folder data; the other formats carry their own.
     schema: str = "lapa"
-    size: int = 256  # square training and evaluation input size
+    size: int = at_least(1, 256)  # square training and evaluation input size
     train_split: str = "train"
     val_split: str = "val"
     # Boundary ground truth: "ce2p" (EHANet, BASS) or "neighbour" (AGRNet): docs/design.md#boundary-ground-truth.
     boundary: Literal["ce2p", "neighbour"] = "ce2p"
-    synthetic_train: int = 2000  # synthetic samples per epoch
-    synthetic_val: int = 200
+    synthetic_train: int = at_least(1, 2000)  # synthetic samples per epoch
+    synthetic_val: int = at_least(1, 200)
     seed: int = 0  # synthetic content seed (val uses seed + 1)
-    workers: int = 2
+    workers: int = at_least(0, 2)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     extra_train: tuple[ExtraSourceCfg, ...] = ()  # mixed into the train split only; val stays primary
 
@@ -72,24 +73,24 @@ class LossCfg:
 @dataclass(frozen=True)
 class OptimCfg:
     name: Literal["sgd", "adamw"] = "adamw"
-    lr: float = 1e-3
-    momentum: float = 0.9  # SGD only
-    weight_decay: float = 1e-4
-    warmup_iters: int = 100
-    warmup_factor: float = 1.0 / 3.0  # warm-up starts at lr * factor (docs/design.md#training-recipe)
-    poly_power: float = 0.9
+    lr: float = above(0, 1e-3)
+    momentum: float = at_least(0, 0.9)  # SGD only
+    weight_decay: float = at_least(0, 1e-4)
+    warmup_iters: int = at_least(0, 100)
+    warmup_factor: float = above(0, 1.0 / 3.0)  # warm-up starts at lr * factor (docs/design.md#training-recipe)
+    poly_power: float = at_least(0, 0.9)
 
 
 @dataclass(frozen=True)
 class TrainCfg:
-    epochs: int = 10
-    batch_size: int = 8  # per process
-    eval_interval: int = 1  # epochs between validations
-    checkpoint_interval: int = 50  # iterations between `last.pt` saves (mid-epoch resume)
+    epochs: int = at_least(1, 10)
+    batch_size: int = at_least(1, 8)  # per process
+    eval_interval: int = at_least(1, 1)  # epochs between validations
+    checkpoint_interval: int = at_least(1, 50)  # iterations between `last.pt` saves (mid-epoch resume)
     amp: bool = True  # only takes effect on CUDA
     seed: int = 2020
-    grad_clip: float | None = None
-    log_interval: int = 10
+    grad_clip: float | None = above(0, None)
+    log_interval: int = at_least(1, 10)
     select_metric: Literal["miou", "mean_f1"] = "miou"  # chosen on val, never on test
     init_checkpoint: str | None = None  # warm-start weights (e.g. fine-tune at a new size)
 
@@ -105,9 +106,17 @@ class RecipeCfg:
     train: TrainCfg = field(default_factory=TrainCfg)
     distill: DistillCfg | None = None  # teachers and KD weights (docs/design.md#distillation); None = no distillation
 
+    def __post_init__(self) -> None:
+        run_folder(self.output_dir, self.name)  # refuses, before anything runs, a name that leaves output_dir
+
     @property
     def run_dir(self) -> Path:
-        return Path(self.output_dir) / self.name
+        return run_folder(self.output_dir, self.name)
+
+
+def run_folder(output_dir: str, name: str) -> Path:
+    """``output_dir/name``; ``ConfigError`` unless ``name`` is one folder name (nothing lands outside)."""
+    return child_folder(output_dir, name, "name", "to write elsewhere, set output_dir=FOLDER")
 
 
 def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> RecipeCfg:

@@ -6,6 +6,8 @@ import json
 from typing import TYPE_CHECKING
 
 from edge.cli import add_data_arguments, add_overrides, data_overrides
+from edge.io import atomic_write_text
+from edge.paths import require_file_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,7 +57,7 @@ def _load(checkpoint: str, overrides: list[str], split: str
     payload = load_checkpoint(checkpoint)
     cfg = from_dict(RecipeCfg, apply_overrides(payload["config"], overrides))
     loader, _, source = build_loader(cfg.data, split, cfg.train.batch_size, cfg.train.seed, DistInfo(), train=False)
-    return build_model_from_checkpoint(payload), loader, cfg, schema_of(payload), source.schema
+    return build_model_from_checkpoint(payload, checkpoint), loader, cfg, schema_of(payload), source.schema
 
 
 def evaluate_checkpoint(checkpoint: str, overrides: list[str], split: str = "val", tta: TtaCfg | None = None
@@ -105,6 +107,8 @@ def parse_tta(scales: str, flip: bool) -> TtaCfg:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json:
+        require_file_path(args.json, "--json")
     tta = parse_tta(args.tta_scales, args.tta_flip)
     summary, cfg, schema = evaluate_checkpoint(args.checkpoint, data_overrides(args) + args.overrides, args.split,
                                                tta)
@@ -113,6 +117,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.checkpoint} on {cfg.data.format}/{args.split} at {cfg.data.size}px{views}:")
     print(summary.format_table(schema))
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(summary.to_dict(), handle, indent=2)
+        atomic_write_text(args.json, json.dumps(summary.to_dict(), indent=2) + "\n")
     return 0

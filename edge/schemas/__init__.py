@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from edge.errors import ConfigError, UnknownNameError, registered_name
+from edge.errors import ConfigError, UnknownNameError, printable, registered_name
 
 IGNORE_INDEX = 255
 _SCHEMA_FILE = Path(__file__).with_name("schemas.yaml")
@@ -67,7 +67,7 @@ class LabelSchema:
     def from_dict(cls, data: dict) -> LabelSchema:
         """Rebuild a schema stored in a checkpoint or bundle manifest."""
         try:
-            return cls(
+            schema = cls(
                 name=str(data["name"]),
                 class_names=tuple(data["class_names"]),
                 colors=tuple(tuple(int(v) for v in c) for c in data["colors"]),
@@ -76,6 +76,24 @@ class LabelSchema:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"malformed label schema record: {exc!r}") from exc
+        schema._check()
+        return schema
+
+    def _check(self) -> None:
+        """``ConfigError`` unless every class has a printable name and one RGB colour, and flip pairs
+        name classes: what the overlay, palette and mirroring index by class id."""
+        where = f"label schema {printable(self.name)!r}"
+        if not all(isinstance(n, str) and n and n.isprintable() for n in self.class_names):
+            raise ConfigError(f"{where}: class names must be printable text, got "
+                              f"{[printable(str(n)) for n in self.class_names]}")
+        if len(self.colors) != self.num_classes or any(len(c) != 3 or not all(0 <= v <= 255 for v in c)
+                                                        for c in self.colors):
+            raise ConfigError(f"{where}: {len(self.colors)} colours for {self.num_classes} classes; every class "
+                              "needs one colour of 3 values in 0..255")
+        ids = [i for pair in self.flip_pairs for i in pair]
+        if any(len(pair) != 2 for pair in self.flip_pairs) or not all(0 <= i < self.num_classes for i in ids):
+            raise ConfigError(f"{where}: flip pairs {[list(p) for p in self.flip_pairs]} must be pairs of class ids "
+                              f"0..{self.num_classes - 1}")
 
 
 @lru_cache(maxsize=1)

@@ -61,7 +61,7 @@ def test_existing_run_needs_resume_or_force(tmp_path):
     Trainer(_recipe(tmp_path, "a"), DistInfo()).fit()
     with pytest.raises(ConfigError, match="--resume"):
         Trainer(_recipe(tmp_path, "a"), DistInfo())
-    Trainer(_recipe(tmp_path, "a", ["train.epochs=0"]), DistInfo(), force=True)
+    Trainer(_recipe(tmp_path, "a", ["train.epochs=1"]), DistInfo(), force=True)
 
 
 def test_non_finite_loss_stops_training_and_keeps_the_checkpoint(tmp_path):

@@ -496,10 +496,16 @@ def bench_only(cfg: DeployCfg, jobs: list[Job], out_dir: Path, checkpoint: Path 
                emit: Emit) -> DeployResult:
     """Validate and benchmark the bundles a previous ``edgeparse deploy`` left in ``out_dir``."""
     sha = file_sha256(checkpoint) if checkpoint else None
+    found = {job.label: find_bundle(out_dir, job, sha) for job in jobs}
+    if not any(found.values()):  # nothing to check is a mistake, not a pass
+        targets = sorted({job.target for job in jobs})
+        raise BundleError(f"--bench-only found no bundle in {out_dir} for {', '.join(j.label for j in jobs)}"
+                          f"{' built from ' + str(checkpoint) if checkpoint else ''}; build them first with "
+                          f"`edgeparse deploy --target {targets[0] if len(targets) == 1 else 'all'} --out {out_dir}`")
     stages = Stages(2 * len(jobs) + _host_stages(jobs), emit)
     outcomes: list[Outcome] = []
     for job in jobs:
-        bundle_dir = find_bundle(out_dir, job, sha)
+        bundle_dir = found[job.label]
         if bundle_dir is None:
             stages.skip_to(stages.index + 2)
             outcome = _status_row(job, "skipped", f"no {job.label} bundle in {out_dir}; build it with "

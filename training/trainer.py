@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from edge.config import load_yaml, save_config, to_dict
 from edge.errors import ConfigError, EdgeparseError
+from edge.io import PROCESS_START, clean_leftovers
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.config import RecipeCfg
 from training.data.factory import build_loader
@@ -132,6 +133,7 @@ class Trainer:
             )
         if self.info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            clean_leftovers(self.run_dir, older_than=PROCESS_START)  # temporary files of a killed run
             if changed:  # --resume --force: the run continues with this recipe; the one it began with stays
                 kept = config.with_name(f"config.before-{time.strftime('%Y%m%d-%H%M%S')}.yaml")
                 config.replace(kept)

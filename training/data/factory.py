@@ -6,7 +6,7 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader
 
-from edge.data import open_dataset
+from edge.data import check_split, open_dataset
 from edge.errors import ConfigError, DataError
 from training.config import DataCfg
 from training.data.augment import Augmenter
@@ -50,6 +50,10 @@ def _open(fmt: str, root: str, split: str, schema: str) -> SampleSource:
 
 def _primary_source(cfg: DataCfg, split: str) -> SampleSource:
     if cfg.format == "synthetic":
+        if check_split(split) not in (cfg.train_split, cfg.val_split):  # any other name would get val's faces
+            raise ConfigError(f"synthetic data has a {cfg.train_split} and a {cfg.val_split} split only (faces drawn "
+                              f"from data.seed and data.seed + 1), no {split!r} split; score {cfg.val_split}, or a "
+                              f"dataset on disk with data.format=... data.root=...")
         train = split == cfg.train_split
         return SyntheticFaces(
             cfg.schema,
@@ -67,6 +71,10 @@ def build_loader(cfg: DataCfg, split: str, batch_size: int, seed: int, info: Dis
     source = build_source(cfg, split)
     augmenter = Augmenter(cfg.augment, source.schema) if train and cfg.augment.enabled else None
     dataset = SegmentationDataset(source, cfg.size, augmenter, seed=seed, boundary=cfg.boundary)
+    if len(dataset) == 0:  # training would run without validation, an evaluation would score nothing
+        raise DataError(f"the {split} split of {cfg.root} ({cfg.format}) has no samples; add samples to it (an "
+                        f"unsplit folder sends about 1 name in 8 to val, by a hash of the name), give the folder "
+                        f"its own train/ and val/ subfolders, or choose another split")
     sampler = EpochSampler(len(dataset), batch_size, seed, shuffle=train, rank=info.rank,
                            world_size=info.world_size, drop_last=train)
     if train and sampler.batches_per_epoch() == 0:

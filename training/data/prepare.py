@@ -26,7 +26,7 @@ from tqdm import tqdm
 from edge.data.base import SPLITS, SampleError
 from edge.data.readers import DATASET_FILE
 from edge.errors import ConfigError, DataError, registered_name
-from edge.io import TEMP_MARK, atomic_write_bytes, atomic_write_text
+from edge.io import PROCESS_START, atomic_write_bytes, atomic_write_text, clean_leftovers
 from training.data.prepare_sources import SOURCES, ConvertedSample, PrepareItem, RawSource
 
 log = logging.getLogger(__name__)
@@ -69,13 +69,6 @@ def _load_state(dst: Path, settings: dict) -> dict:
 
 def _save_state(dst: Path, state: dict) -> None:
     atomic_write_text(dst / STATE_FILE, json.dumps(state, indent=2))
-
-
-def _remove_stale_temps(dst: Path) -> None:
-    """Temp files of an interrupted run are incomplete by definition."""
-    for pattern in (f".*{TEMP_MARK}", f"*/.*{TEMP_MARK}"):
-        for tmp in dst.glob(pattern):
-            tmp.unlink()
 
 
 def _store(dst: Path, item: PrepareItem, sample: ConvertedSample) -> None:
@@ -151,7 +144,8 @@ def prepare_dataset(
     dst.mkdir(parents=True, exist_ok=True)
     state = _load_state(dst, source.settings())
     state["complete"] = False
-    _remove_stale_temps(dst)
+    for folder in [dst, *(p for p in dst.iterdir() if p.is_dir())]:  # an interrupted run's temporary files
+        clean_leftovers(folder, older_than=PROCESS_START)
     for split in SPLITS:
         (dst / f"{split}_img").mkdir(exist_ok=True)
         (dst / f"{split}_label").mkdir(exist_ok=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import cv2
@@ -166,7 +168,9 @@ def test_interrupted_run_resumes_and_cleans_partial_files(
     assert len(list(dst.glob("*_img/*.jpg"))) == 3 and not (dst / "dataset.json").exists()
     state = json.loads((dst / STATE_FILE).read_text())
     assert state["complete"] is False and state["converted"] == 3
-    (dst / "val_img" / f".2.jpg.abc{TEMP_MARK}").write_bytes(b"half a jpeg")  # a write cut off by a crash
+    cut_off = dst / "val_img" / f".2.jpg.abc{TEMP_MARK}"
+    cut_off.write_bytes(b"half a jpeg")  # a write cut off by a crash, in a process before this one:
+    os.utime(cut_off, (time.time() - 3600, time.time() - 3600))  # newer temp files may be another writer's
     with pytest.raises(DataError, match="no dataset.json"):
         open_dataset("prepared", dst, "train")
 

@@ -38,12 +38,6 @@ def face_jpeg(side: int = 96) -> bytes:
     return cv2.imencode(".jpg", image)[1].tobytes()
 
 
-def _error_line(capsys) -> str:
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("edgeparse: ")]
-    assert len(err) == 1, err
-    return err[0]
-
-
 def test_a_decompression_bomb_is_refused_from_its_header(tmp_path, monkeypatch):
     bomb = bomb_png(tmp_path / "bomb.png")
     assert bomb.stat().st_size < 100_000
@@ -78,14 +72,14 @@ def test_predict_data_check_and_demo_refuse_the_bomb_in_one_line(make_bundle, tm
     assert "data/images/a.png: declares 20000x20000 pixels" in capsys.readouterr().err
 
 
-def test_a_fifo_named_png_is_refused_without_blocking(make_bundle, tmp_path, capsys):
+def test_a_fifo_named_png_is_refused_without_blocking(make_bundle, tmp_path, capsys, error_line):
     frames = tmp_path / "frames"
     frames.mkdir()
     os.mkfifo(frames / "0.png")  # nobody ever writes it: opening it for reading would block forever
     with pytest.raises(ImageFileError, match=r"0\.png: is a FIFO \(named pipe\), not a regular file"):
         read_image_file(frames / "0.png")
     assert main(["predict", str(make_bundle()), str(frames / "0.png"), "--out", str(tmp_path / "out")]) == 1
-    assert "0.png: is a FIFO (named pipe), not a regular file; give an image file" in _error_line(capsys)
+    assert "0.png: is a FIFO (named pipe), not a regular file; give an image file" in error_line()
     assert main(["demo", str(make_bundle()), str(frames), "--out", str(tmp_path / "o.mp4")]) == 1
     assert "0.png: is a FIFO (named pipe), not a regular file" in capsys.readouterr().out
 
@@ -123,11 +117,11 @@ def test_empty_missing_and_non_image_files_are_named(tmp_path, content, reason):
         read_image_file(path)
 
 
-def test_a_1x1_frame_is_refused_as_too_small_not_as_a_codec_problem(make_bundle, tmp_path, capsys):
+def test_a_1x1_frame_is_refused_as_too_small_not_as_a_codec_problem(make_bundle, tmp_path, error_line):
     frames = tmp_path / "frames"
     frames.mkdir()
     cv2.imwrite(str(frames / "0.png"), np.zeros((1, 1, 3), np.uint8))
     assert main(["demo", str(make_bundle()), str(frames), "--out", str(tmp_path / "o.mp4")]) == 1
-    assert _error_line(capsys) == (f"edgeparse: error: {frames / '0.png'}: the frames are 1x1 pixels, too small to "
+    assert error_line() == (f"edgeparse: error: {frames / '0.png'}: the frames are 1x1 pixels, too small to "
                                    f"show a face; give frames of at least 16x16")
     assert not (tmp_path / "o.mp4").exists()

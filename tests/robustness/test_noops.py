@@ -26,15 +26,6 @@ TINY = ["model.overrides={}", "data.size=64", "data.synthetic_train=4", "data.sy
 EVAL = ["data.size=64", "data.synthetic_val=2", "data.workers=0"]
 
 
-def _error_line(capsys) -> str:
-    """The one error line of the last command (progress bars aside); no traceback."""
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    lines = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("edgeparse: ")]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
 def _folder_without_val(root: Path) -> Path:
     """An unsplit folder dataset whose three names all hash to train: its val split is empty."""
     for sub in ("images", "masks"):
@@ -45,22 +36,22 @@ def _folder_without_val(root: Path) -> Path:
     return root
 
 
-def test_a_negative_epoch_count_is_refused(tmp_path, capsys):
+def test_a_negative_epoch_count_is_refused(tmp_path, error_line):
     assert main(["train", "--config", SMOKE, *TINY, f"output_dir={tmp_path}", "train.epochs=-1"]) == 2
-    assert _error_line(capsys) == "edgeparse: error: train.epochs: -1 is below the minimum 1; give a value >= 1"
+    assert error_line() == "edgeparse: error: train.epochs: -1 is below the minimum 1; give a value >= 1"
     assert not list(tmp_path.iterdir())
 
 
-def test_training_with_an_empty_val_split_is_refused(tmp_path, capsys):
+def test_training_with_an_empty_val_split_is_refused(tmp_path, error_line):
     data = _folder_without_val(tmp_path / "data")
     args = ["train", "--config", SMOKE, *TINY, f"output_dir={tmp_path / 'runs'}", "name=noval", "data.format=folder",
             f"data.root={data}", "data.schema=lapa"]
     assert main(args) == 1
-    assert _error_line(capsys).startswith(f"edgeparse: error: the val split of {data} (folder) has no samples; add "
+    assert error_line().startswith(f"edgeparse: error: the val split of {data} (folder) has no samples; add "
                                           f"samples to it")
     assert not list((tmp_path / "runs/noval").glob("*.pt"))
     assert main(["train", "--config", SMOKE, *TINY, f"output_dir={tmp_path}", "data.synthetic_val=0"]) == 2
-    assert _error_line(capsys) == "edgeparse: error: data.synthetic_val: 0 is below the minimum 1; give a value >= 1"
+    assert error_line() == "edgeparse: error: data.synthetic_val: 0 is below the minimum 1; give a value >= 1"
 
 
 def test_data_check_of_an_empty_split_fails(tmp_path, capsys):
@@ -71,9 +62,9 @@ def test_data_check_of_an_empty_split_fails(tmp_path, capsys):
     assert "val: no samples (schema lapa)" in out and "1 problems found" in out
 
 
-def test_bench_only_without_bundles_fails(tmp_path, capsys):
+def test_bench_only_without_bundles_fails(tmp_path, error_line):
     assert main(["deploy", "--bench-only", "--target", "onnx", "--out", str(tmp_path)]) == 1
-    assert _error_line(capsys) == (f"edgeparse: error: --bench-only found no bundle in {tmp_path} for onnx fp32; "
+    assert error_line() == (f"edgeparse: error: --bench-only found no bundle in {tmp_path} for onnx fp32; "
                                    f"build them first with `edgeparse deploy --target onnx --out {tmp_path}`")
     assert not (tmp_path / "report.json").exists()
 
@@ -83,16 +74,16 @@ def test_bench_only_without_bundles_fails(tmp_path, capsys):
     ("test", ("synthetic data has a train and a val split only (faces drawn from data.seed and data.seed + 1), no "
               "'test' split; score val, or a dataset on disk with data.format=... data.root=...")),
 ])
-def test_evaluate_never_scores_another_split_than_asked(tiny_lapa_checkpoint, capsys, split, message):
+def test_evaluate_never_scores_another_split_than_asked(tiny_lapa_checkpoint, error_line, split, message):
     assert main(["evaluate", str(tiny_lapa_checkpoint), *EVAL, "--split", split]) == 2
-    assert _error_line(capsys) == f"edgeparse: error: {message}"
+    assert error_line() == f"edgeparse: error: {message}"
 
 
 @pytest.mark.parametrize("name", ["../../escaped", "/tmp/abs", "a/b", ".."])
-def test_a_run_name_cannot_leave_output_dir(tmp_path, capsys, name):
+def test_a_run_name_cannot_leave_output_dir(tmp_path, error_line, name):
     runs = tmp_path / "deep/er/runs"
     assert main(["train", "--config", SMOKE, *TINY, f"output_dir={runs}", f"name={name}"]) == 2
-    assert _error_line(capsys) == (f"edgeparse: error: name={name!r} must be one folder name inside {runs} (no '/', "
+    assert error_line() == (f"edgeparse: error: name={name!r} must be one folder name inside {runs} (no '/', "
                                    f"'\\', '..' or control characters); to write elsewhere, set output_dir=FOLDER")
     assert not (tmp_path / "deep/escaped").exists() and not runs.exists()
 
@@ -109,10 +100,10 @@ def test_escape_codes_from_a_manifest_never_reach_the_terminal(make_bundle, caps
             f"characters (\\x1b[2J\\x1b]0;owned\\x07skin)") in captured.err
 
 
-def test_a_control_character_in_any_error_is_printed_escaped(make_bundle, tmp_path, capsys):
+def test_a_control_character_in_any_error_is_printed_escaped(make_bundle, tmp_path, error_line):
     odd = tmp_path / "\x1b]0;owned\x07.png"  # no '[': not read as a glob pattern
     assert main(["predict", str(make_bundle()), str(odd), "--out", str(tmp_path / "out")]) == 1
-    assert _error_line(capsys) == (f"edgeparse: error: input {tmp_path}/\\x1b]0;owned\\x07.png not found (give image or "
+    assert error_line() == (f"edgeparse: error: input {tmp_path}/\\x1b]0;owned\\x07.png not found (give image or "
                                    f"video files, folders or glob patterns)")
 
 

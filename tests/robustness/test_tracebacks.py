@@ -25,21 +25,12 @@ FAST_DEPLOY = ["input_size=64", "validation_images=2", "calibration_images=2", "
 EVAL = ["data.size=64", "data.synthetic_val=2", "data.workers=0"]
 
 
-def _error_line(capsys) -> str:
-    """The one error line of the last command (progress bars aside); no traceback."""
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    lines = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("edgeparse: ")]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-def test_a_checkpoint_of_another_class_count_is_named(tiny_lapa_checkpoint, tmp_path, capsys):
+def test_a_checkpoint_of_another_class_count_is_named(tiny_lapa_checkpoint, tmp_path, error_line):
     payload = load_checkpoint(tiny_lapa_checkpoint)
     other = tmp_path / "other.pt"  # 11-class weights saved as a 19-class model: a mixed-up checkpoint
     save_checkpoint({**payload, "num_classes": 19, "schema": get_schema("celebamask_hq").to_dict()}, other)
     assert main(["evaluate", str(other), *EVAL]) == 1
-    line = _error_line(capsys)
+    line = error_line()
     assert line.startswith(f"edgeparse: error: {other}: its weights do not fit 'ehanet_mbv2' with 19 classes (size "
                            f"mismatch for ")
     assert line.endswith("it was written for another model or class count: give the checkpoint its training run "
@@ -47,15 +38,15 @@ def test_a_checkpoint_of_another_class_count_is_named(tiny_lapa_checkpoint, tmp_
 
 
 @pytest.mark.parametrize("command", ["evaluate {pt}", "deploy --target onnx --checkpoint {pt} --out {tmp}/out"])
-def test_a_text_file_given_as_checkpoint(tmp_path, capsys, command):
+def test_a_text_file_given_as_checkpoint(tmp_path, error_line, command):
     text = tmp_path / "notes.pt"
     text.write_text("these are my notes\n")
     assert main(command.format(pt=text, tmp=tmp_path).split()) == 1
-    assert _error_line(capsys) == (f"edgeparse: error: {text} is not a PyTorch checkpoint (it starts with b'thes', "
+    assert error_line() == (f"edgeparse: error: {text} is not a PyTorch checkpoint (it starts with b'thes', "
                                    f"not a zip archive); give a .pt written by edgeparse train")
 
 
-def test_an_out_folder_that_is_a_file_is_refused(make_bundle, tmp_path, capsys):
+def test_an_out_folder_that_is_a_file_is_refused(make_bundle, tmp_path, error_line):
     existing = tmp_path / "existing.txt"
     existing.write_text("keep me")
     photo = tmp_path / "a.png"
@@ -63,15 +54,15 @@ def test_an_out_folder_that_is_a_file_is_refused(make_bundle, tmp_path, capsys):
     expected = (f"edgeparse: error: --out {existing} cannot be a folder: it is an existing file; give a folder path "
                 f"(it is created when missing)")
     assert main(["predict", str(make_bundle()), str(photo), "--out", str(existing), "--whole"]) == 2
-    assert _error_line(capsys) == expected
+    assert error_line() == expected
     assert main(["deploy", "--bench-only", "--out", str(existing)]) == 2
-    assert _error_line(capsys) == expected
+    assert error_line() == expected
     assert existing.read_text() == "keep me"
 
 
-def test_a_json_path_that_is_a_folder_is_refused(tiny_lapa_checkpoint, tmp_path, capsys):
+def test_a_json_path_that_is_a_folder_is_refused(tiny_lapa_checkpoint, tmp_path, error_line):
     assert main(["evaluate", str(tiny_lapa_checkpoint), *EVAL, "--json", str(tmp_path)]) == 2
-    assert _error_line(capsys) == f"edgeparse: error: --json {tmp_path} is a folder: give a file path to write"
+    assert error_line() == f"edgeparse: error: --json {tmp_path} is a folder: give a file path to write"
 
 
 @pytest.fixture
@@ -111,20 +102,20 @@ def test_a_full_disk_during_a_checkpoint_write_keeps_the_previous_checkpoint(tin
     assert [p.name for p in tiny_lapa_checkpoint.parent.iterdir()] == [tiny_lapa_checkpoint.name]
 
 
-def test_a_full_disk_during_a_report_write_is_one_line(make_bundle, tmp_path, capsys, request):
+def test_a_full_disk_during_a_report_write_is_one_line(make_bundle, tmp_path, capsys, request, error_line):
     bundle, report = make_bundle(), tmp_path / "report.json"
     assert main(["validate", str(bundle), "--json", str(report)]) == 0
     before = report.read_bytes()
     capsys.readouterr()
     request.getfixturevalue("disk_full")
     assert main(["validate", str(bundle), "--json", str(report)]) == 1
-    assert _error_line(capsys) == (f"edgeparse: error: {report}: not written (No space left on device); its previous "
+    assert error_line() == (f"edgeparse: error: {report}: not written (No space left on device); its previous "
                                    f"version is unchanged; free space or fix the permissions, then rerun")
     assert report.read_bytes() == before
 
 
 def test_a_full_disk_during_a_bundle_write_keeps_the_previous_bundle(tiny_lapa_checkpoint, tmp_path, capsys,
-                                                                     monkeypatch):
+                                                                     monkeypatch, error_line):
     out = tmp_path / "bundles"
     args = ["deploy", "--target", "onnx", "--checkpoint", str(tiny_lapa_checkpoint), "--out", str(out), *FAST_DEPLOY]
     assert main(args) == 0
@@ -137,7 +128,7 @@ def test_a_full_disk_during_a_bundle_write_keeps_the_previous_bundle(tiny_lapa_c
 
     monkeypatch.setattr(shutil, "copyfile", full_disk)
     assert main(args) == 1
-    line = _error_line(capsys)
+    line = error_line()
     assert line.startswith("edgeparse: error: ") and line.endswith(
         ": No space left on device; free space or fix the permissions, then rerun (files edgeparse writes "
         "atomically keep their previous version)")
@@ -151,9 +142,9 @@ def test_a_full_disk_during_a_bundle_write_keeps_the_previous_bundle(tiny_lapa_c
     ("optim.lr=-0.1", "optim.lr: -0.1 must be above 0; give a larger value"),
     ("data.workers=-1", "data.workers: -1 is below the minimum 0; give a value >= 0"),
 ])
-def test_out_of_range_recipe_values_are_named(tmp_path, capsys, override, message):
+def test_out_of_range_recipe_values_are_named(tmp_path, error_line, override, message):
     assert main(["train", "--config", str(SMOKE), f"output_dir={tmp_path}", override]) == 2
-    assert _error_line(capsys) == f"edgeparse: error: {message}"
+    assert error_line() == f"edgeparse: error: {message}"
     assert not list(tmp_path.iterdir())
 
 
@@ -169,14 +160,14 @@ def _edit_manifest(bundle: Path, edit) -> None:
     (lambda m: m["schema"]["colors"].pop(),
      "label schema 'tiny': 5 colours for 6 classes; every class needs one colour of 3 values in 0..255"),
 ])
-def test_validate_refuses_a_manifest_that_demo_could_not_run(make_bundle, tmp_path, capsys, edit, message):
+def test_validate_refuses_a_manifest_that_demo_could_not_run(make_bundle, tmp_path, error_line, edit, message):
     bundle = make_bundle()
     _edit_manifest(bundle, edit)
     frames = tmp_path / "frames"
     frames.mkdir()
     for command in (["validate", str(bundle)], ["demo", str(bundle), str(frames), "--out", str(tmp_path / "o.mp4")]):
         assert main(command) == 1
-        assert _error_line(capsys).startswith(f"edgeparse: error: {bundle / MANIFEST_FILE}: malformed manifest: "
+        assert error_line().startswith(f"edgeparse: error: {bundle / MANIFEST_FILE}: malformed manifest: "
                                               f"{message}; rebuild the bundle")
 
 
@@ -188,15 +179,15 @@ def test_validate_refuses_a_manifest_that_demo_could_not_run(make_bundle, tmp_pa
       + ", ".join(f"&{c} [{', '.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")) + "]\n").encode(),
      "expands to more than 100,000 values once its aliases are followed (an alias bomb?)"),
 ])
-def test_binary_deep_or_alias_bomb_yaml_is_one_line(tmp_path, capsys, content, message):
+def test_binary_deep_or_alias_bomb_yaml_is_one_line(tmp_path, error_line, content, message):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_bytes(content)
     assert main(["train", "--config", str(recipe)]) == 2
-    line = _error_line(capsys)
+    line = error_line()
     assert line.startswith(f"edgeparse: error: {recipe}: {message}")
 
 
-def test_a_deeply_nested_override_is_one_line(capsys):
+def test_a_deeply_nested_override_is_one_line(error_line):
     assert main(["train", "--config", str(SMOKE), "train.epochs=" + "[" * 5000]) == 2
-    assert _error_line(capsys) == ("edgeparse: error: override train.epochs: nested more than 64 levels deep; a "
+    assert error_line() == ("edgeparse: error: override train.epochs: nested more than 64 levels deep; a "
                                    "recipe is a few levels of keys")

@@ -78,11 +78,6 @@ def test_a_wrong_normalisation_fails_parity_and_one_edited_in_later_is_refused(t
     assert "input.normalization.mean, input.normalization.std changed after the parity verdict" in row["reason"]
 
 
-def test_bench_only_without_bundles_reports_skipped_rows(tmp_path, capsys):
-    assert _deploy(["--target", "onnx", "--out", str(tmp_path), "--bench-only"]) == 0
-    assert "skipped" in capsys.readouterr().out
-
-
 def test_a_forbidden_op_is_rejected_before_lowering(tiny_checkpoint, tmp_path, monkeypatch):
     """A target whose rules lack an op of the graph gets an export_failed row naming it; lower never runs."""
     import dataclasses

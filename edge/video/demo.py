@@ -57,11 +57,8 @@ def format_result(result: DemoResult, every: int) -> str:
     ]
     if result.cpu_ms:
         cpu = " | ".join(f"{role} {ms:.1f}" for role, ms in result.cpu_ms.items() if role != "total")
-        cores = result.settings.get("cores", {})
-        where = (f"model pinned to core(s) {cores.get('model')}, the other stages to {cores.get('others')}"
-                 if result.pinned else "model threads on every core, sharing them with the other stages")
-        lines.append(f"CPU ms per frame: {cpu} | total {result.cpu_ms['total']:.1f} (model "
-                     f"{100 * (result.model_cpu_share or 0):.0f} % of the CPU; {where})")
+        lines.append(f"CPU ms per frame: {cpu} | total {result.cpu_ms['total']:.1f} (the model "
+                     f"{100 * (result.model_cpu_share or 0):.0f} % of it)")
     if result.end_reason:
         lines.append(f"stopped early: {result.end_reason}")
     return "\n".join(lines)

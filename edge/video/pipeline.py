@@ -6,12 +6,12 @@ labels back; the calling thread renders, encodes, measures flicker and shows fra
 and the inference runtimes release the GIL in their heavy calls, so decode and encode of
 neighbouring frames run while the model works and end-to-end FPS can approach the model's own.
 
-The model keeps its cores (``CorePlan``): where the runner's threads leave cores free, the model
-thread is pinned to the first ``threads`` cores and every other stage, OpenCV's own thread pool
-included, to the rest, so post-processing and encoding never preempt an inference; the GIL's switch
-interval drops to 1 ms, so the model thread waits at most that long to hand over each result.
-Each thread's CPU time is recorded (``DemoResult.cpu_ms``): the model's share of the CPU a frame
-costs bounds the end-to-end share where the model uses every core.
+The GIL's switch interval drops to 1 ms for the run, so the model thread waits at most that long to
+take its next crop. Each thread's CPU time is recorded (``DemoResult.cpu_ms``): the model's share of
+the CPU a frame costs bounds the end-to-end share where the model's threads use every core. Threads
+are not pinned: measured on 2 cores, pinning the model to one core and the other stages to the other
+lowered end-to-end FPS by 10-15 % (those stages then queue behind each other on one core, while
+unpinned they also use the model's core whenever it waits).
 
 An error in any thread stops the others; the caller's sink is closed by its ``with`` block, so the
 video written so far is always finalized.
@@ -19,14 +19,13 @@ video written so far is always finalized.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import statistics
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -56,53 +55,15 @@ GIL_SWITCH_S = 0.001  # Python's default 5 ms would let a busy stage hold the mo
 _END = object()
 
 
-@dataclass(frozen=True)
-class CorePlan:
-    """Which cores the model thread and the other stages run on; empty tuples: no pinning (the model's
-    threads need every core, or this OS cannot pin threads)."""
-
-    model: tuple[int, ...]
-    others: tuple[int, ...]
-
-    @classmethod
-    def for_threads(cls, threads: int, cores: Sequence[int] | None = None) -> CorePlan:
-        if cores is None:
-            cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-        if not 1 <= threads < len(cores):  # unset, or the model needs every core: nothing to pin
-            return cls((), ())
-        return cls(tuple(cores[:threads]), tuple(cores[threads:]))
-
-    def pin(self, role: str) -> None:
-        """Pin the calling thread (Linux: pid 0 = this thread) to its role's cores."""
-        cores = self.model if role == "model" else self.others
-        if cores:
-            os.sched_setaffinity(0, cores)
-
-    @contextmanager
-    def pinned(self, role: str) -> Iterator[None]:
-        """``pin`` for the calling thread while the block runs, then its cores as they were."""
-        before = os.sched_getaffinity(0) if self.model else None
-        self.pin(role)
-        try:
-            yield
-        finally:
-            if before is not None:
-                os.sched_setaffinity(0, before)
-
-
 @contextmanager
-def _pipeline_settings(plan: CorePlan) -> Iterator[None]:
-    """The GIL switch interval and OpenCV's thread count for the run, restored afterwards. OpenCV's pool
-    gets the non-model cores only, so its parallel loops cannot land on the model's core."""
-    interval, cv_threads = sys.getswitchinterval(), cv2.getNumThreads()
-    sys.setswitchinterval(GIL_SWITCH_S)
-    if plan.others:
-        cv2.setNumThreads(len(plan.others))
+def _gil_switch_interval(seconds: float) -> Iterator[None]:
+    """Python's GIL switch interval for the run, restored afterwards."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
     try:
         yield
     finally:
         sys.setswitchinterval(interval)
-        cv2.setNumThreads(cv_threads)
 
 
 @dataclass(frozen=True)
@@ -131,7 +92,6 @@ class DemoResult:
     # CPU ms per frame by thread role: decode, prepare, model (its thread plus the runtime's own workers),
     # post, render (render, encode and flicker in the calling thread), and total (the whole process)
     cpu_ms: dict[str, float] = field(default_factory=dict)
-    pinned: bool = False  # the model ran on cores of its own
 
     @property
     def model_cpu_share(self) -> float | None:
@@ -175,9 +135,8 @@ class _Stages:
     """Worker threads: the reader, then one per stage function, joined by bounded queues."""
 
     def __init__(self, source: FrameSource, stages: list[tuple[str, Callable[[Any], Any]]], queue_size: int,
-                 max_frames: int | None, plan: CorePlan | None = None):
+                 max_frames: int | None):
         self.source, self.max_frames = source, max_frames
-        self.plan = plan or CorePlan((), ())
         self.stop = threading.Event()
         self.cpu_s: dict[str, float] = {}  # thread CPU seconds per role, recorded when each thread ends
         self.queues: list[queue.Queue] = [queue.Queue(queue_size) for _ in range(len(stages) + 1)]
@@ -209,7 +168,6 @@ class _Stages:
 
     def _guard(self, role: str, work: Callable[[queue.Queue], None], out: queue.Queue) -> None:
         try:
-            self.plan.pin(role)
             work(out)
         except BaseException as exc:  # noqa: BLE001  (not swallowed: the consumer re-raises it)
             self._put(out, _Failure(exc))
@@ -301,7 +259,6 @@ def run_demo(source: FrameSource, parser: FrameParser, schema: LabelSchema, cfg:
     frames = faces = 0
     first_frame: np.ndarray | None = None
     spec = parser.runner.input_spec
-    plan = CorePlan.for_threads(parser.runner.threads or 0)
     parser.runner.infer(np.zeros(spec.shape, np.float32))  # the first inference allocates: not timed
     start, process_cpu = time.perf_counter(), time.process_time()
 
@@ -311,8 +268,7 @@ def run_demo(source: FrameSource, parser: FrameParser, schema: LabelSchema, cfg:
         return prepared
 
     stage_list = [("prepare", prepare), ("model", parser.infer), ("post", parser.finish)]
-    with _pipeline_settings(plan), _Stages(source, stage_list, cfg.queue_size, max_frames, plan) as stages, \
-            plan.pinned("others"):
+    with _gil_switch_interval(GIL_SWITCH_S), _Stages(source, stage_list, cfg.queue_size, max_frames) as stages:
         caller_cpu = time.thread_time()
         for parsed in stages.results():
             first_frame = parsed.frame if first_frame is None else first_frame
@@ -339,9 +295,8 @@ def run_demo(source: FrameSource, parser: FrameParser, schema: LabelSchema, cfg:
         scene_cuts=parser.cuts, smoothing_resets=parser.smoother.resets if parser.smoother else 0,
         frames_written=sink.frames_written if sink else 0, end_reason=source.end_reason,
         detector=getattr(parser.detector, "name", type(parser.detector).__name__),
-        settings={"runner": parser.runner.applied_settings(), "config": asdict(cfg),
-                  "cores": {"model": list(plan.model), "others": list(plan.others)}},
-        cpu_ms=cpu_ms, pinned=bool(plan.model),
+        settings={"runner": parser.runner.applied_settings(), "config": asdict(cfg)},
+        cpu_ms=cpu_ms,
     )
 
 

@@ -93,8 +93,7 @@ class OpenVinoRunner(BaseRunner):
 
     def _run_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         result = self._request.infer(self._requests(feeds))
-        # copies: the request reuses its output buffers
-        return {b.model: np.array(result[self._out_ports[b.model]], copy=True) for b in self._outputs}
+        return {b.model: _owned(result[self._out_ports[b.model]], b.transpose) for b in self._outputs}
 
     def _run_async_impl(self, feeds: dict[str, np.ndarray], count: int) -> list[float]:
         jobs = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
@@ -160,6 +159,14 @@ def layer_macs(model: Any) -> dict[str, int]:
 def _spec(name: str, port: Any) -> TensorSpec:
     shape = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
     return TensorSpec(name, shape, np.dtype(port.get_element_type().to_dtype()).name)
+
+
+def _owned(out: np.ndarray, transpose: tuple[int, ...] | None) -> np.ndarray:
+    """An output the caller may keep: the request reuses its buffers, so it is copied once, here, unless
+    the caller's transpose into its layout (an NHWC output read as NCHW) makes the copy anyway."""
+    if transpose is not None and not out.transpose(transpose).flags.c_contiguous:
+        return out
+    return np.array(out, copy=True)
 
 
 def _plain(value: Any) -> Any:

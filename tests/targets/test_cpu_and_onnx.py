@@ -123,3 +123,30 @@ def test_a_tampered_bundle_becomes_an_export_failed_row(deploy_inputs, kit, tmp_
     outcome = kit.check(bundle, "onnx", "fp32")
     assert outcome.row.status == "export_failed" and "truncated or modified" in outcome.row.reason
     shutil.rmtree(bundle)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_cpu_irs_return_channels_last_logits_that_the_runner_reads_as_nchw(deploy_inputs, kit, tmp_path,
+                                                                          precision):
+    """No NHWC→NCHW reorder at the end of the graph (it cost ~30 % of an inference); the runner's view of
+    the logits is the manifest's NCHW, equal to the FP32 ONNX's for fp32."""
+    import numpy as np
+    import openvino as ov
+
+    from edge.backends import open_runner
+    from edge.bundle import load_bundle
+    from edge.preprocess import normalize
+
+    bundle = load_bundle(kit.lower_to_bundle("cpu", precision, deploy_inputs, tmp_path / "w", tmp_path / "b"))
+    size, classes = kit.size, bundle.schema.num_classes
+    assert list(ov.Core().read_model(str(bundle.model_path)).outputs[0].shape) == [1, size, size, classes]
+    x = normalize(deploy_inputs.validation.images[0])[None]
+    with open_runner(bundle, threads=1) as runner, open_runner(
+            bundle, threads=1, backend="onnxruntime", model=deploy_inputs.onnx_path) as reference:
+        logits, expected = runner.infer(x), reference.infer(x)
+        assert logits.shape == (1, classes, size, size) and logits.flags.c_contiguous
+        kept = logits.copy()
+        runner.infer(np.zeros_like(x))  # the request reuses its buffer: the first result must not change
+        np.testing.assert_array_equal(logits, kept)
+    if precision == "fp32":
+        np.testing.assert_allclose(logits, expected, atol=1e-4)

@@ -25,9 +25,11 @@ runs any model in bf16 on CPUs with native bf16 (AVX512-BF16, AMX), whatever its
 Every IR returns its logits channels-last (NHWC; a layout set with OpenVINO's PrePostProcessor, which the
 CPU plugin folds into the final resize): it computes the last layers channels-last, and converting the
 19×256×256 logits back to NCHW took its reference reorder 2.8-3.2 ms, 28 % of an fp32 and 37 % of an
-int8 inference of the default student (``edgeparse bench --profile``). The runner hands callers the NCHW
-logits the manifest declares (one NumPy transpose, 1.3 ms on one core): through ``runner.infer`` that
-is 3 % less wall time for fp32 and 15 % for int8, and 8 % / 19 % less CPU time, identical logits.
+int8 inference of the default student (``edgeparse bench --profile``). Without it the OpenVINO request
+alone took 25 % (fp32) and 33 % (int8) less wall time at 256² on the idle 2-core EPYC. The runner hands
+callers the NCHW logits the manifest declares (one NumPy transpose that is also the one copy out of the
+request's buffer, 1.3 ms on one core): through ``runner.infer`` the CPU time per inference fell 19-22 %
+(fp32) and 6-25 % (int8) in two interleaved runs on a partly loaded machine. The logits are identical.
 """
 from __future__ import annotations
 

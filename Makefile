@@ -51,7 +51,7 @@ bench-speed: setup
 
 # The default student beside BiSeNet-R18, EHANet-R18 and EHANet-R34 (random weights) at 256² and 512²:
 # OpenVINO f32/bf16/INT8 and onnxruntime FP32, round-robin, CPU time per inference, ratios and % of the
-# FMA peak measured with a C loop (runs/bench_peers/bench_peers.txt). Not a test: ~20-60 min on 2 cores.
+# FMA peak measured with a C loop (runs/bench_peers/bench_peers.txt). Not a test: ~10 min on an idle 2-core machine.
 bench-peers: setup
 	$(PY) scripts/bench_peers.py --out runs/bench_peers $(args)
 

@@ -33,7 +33,7 @@ import numpy as np
 from edge.config import from_dict, to_dict
 from edge.errors import BundleError, ConfigError, printable
 from edge.formats import BackendName, InferencePrecision, Precision, Target
-from edge.io import atomic_write_text, file_sha256
+from edge.io import atomic_write_text, file_sha256, sha256_mismatch
 from edge.metrics import ConfusionMatrix
 from edge.paths import is_folder_name
 from edge.preprocess import Normalization, argmax_labels
@@ -541,10 +541,9 @@ def _verify_file(root: Path, rel: str, expected: str) -> None:
         raise BundleError(f"{file} is a link to {file.resolve()}, outside the bundle; copy the file in")
     if not file.is_file():
         raise BundleError(f"{file} is missing from the bundle")
-    actual = file_sha256(file)
-    if actual != expected:
-        raise BundleError(f"{file} is truncated or modified (sha256 {actual[:12]}… != manifest "
-                          f"{expected[:12]}…)")
+    mismatch = sha256_mismatch(file, expected)
+    if mismatch:
+        raise BundleError(f"{mismatch}, against the manifest")
 
 
 @dataclass(frozen=True)

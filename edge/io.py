@@ -148,6 +148,15 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def sha256_mismatch(path: str | Path, expected: str) -> str | None:
+    """None when ``path`` has the ``expected`` sha256; otherwise the error text every integrity check
+    prints: "<path> is truncated or modified (sha256 <actual>… != <expected>…)"."""
+    actual = file_sha256(path)
+    if actual == expected:
+        return None
+    return f"{path} is truncated or modified (sha256 {actual[:12]}… != {expected[:12]}…)"
+
+
 def json_safe(value: Any) -> Any:
     """``value`` with NaN/Inf as None, numpy scalars and arrays as Python values, tuples as lists."""
     if isinstance(value, Mapping):

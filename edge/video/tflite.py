@@ -15,7 +15,7 @@ import numpy as np
 
 from edge.backends.base import BaseRunner
 from edge.errors import BackendUnavailable
-from edge.io import file_sha256
+from edge.io import sha256_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,9 @@ def verified_model(path: Path, sha256: str, what: str) -> Path:
     reinstall hint) otherwise."""
     if not path.is_file():
         raise BackendUnavailable(f"{what} model {path} is missing: {INSTALL_HINT}")
-    digest = file_sha256(path)
-    if digest != sha256:
-        raise BackendUnavailable(f"{what} model {path} is truncated or modified (sha256 {digest[:12]}… != "
-                                 f"{sha256[:12]}…): {INSTALL_HINT}")
+    mismatch = sha256_mismatch(path, sha256)
+    if mismatch:
+        raise BackendUnavailable(f"{what} model {mismatch}: {INSTALL_HINT}")
     return path
 
 

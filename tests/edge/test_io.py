@@ -76,3 +76,13 @@ def test_json_safe_turns_non_finite_and_numpy_values_into_strict_json() -> None:
     safe = json_safe(value)
     assert safe == {"miou": None, "gain": None, "3": [1.5, 2.5, [None, 1.0]], "n": 7, "name": "x"}
     json.dumps(safe, allow_nan=False)  # would raise on a NaN left behind
+
+
+def test_sha256_mismatch_is_none_for_the_right_digest_and_names_both_otherwise(tmp_path):
+    from edge.io import file_sha256, sha256_mismatch
+
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"weights")
+    assert sha256_mismatch(path, file_sha256(path)) is None
+    message = sha256_mismatch(path, "0" * 64)
+    assert message.startswith(f"{path} is truncated or modified (sha256 ") and "!= 000000000000…" in message

@@ -10,7 +10,7 @@ config ?= configs/train/smoke.yaml
 args ?=
 
 .DEFAULT_GOAL := deploy
-.PHONY: setup deploy test test-all lint train bench bench-speed bench-peers demo readme-strip default-student kd-ablation kd-ablation-real autolabel-ablation
+.PHONY: setup deploy test test-all lint train bench bench-speed bench-peers demo readme-strip default-student kd-ablation kd-ablation-real autolabel-ablation speed-student
 
 setup: $(VENV)/.installed
 
@@ -80,6 +80,24 @@ default-student: setup
 	$(EDGEPARSE) train --config configs/train/real_student_ft.yaml --resume
 	$(EDGEPARSE) model release runs/real_student_ft/best.pt --out models/default --name $(DEFAULT_STUDENT) \
 	    --observations models/default/observations.md
+
+# Issue 15's architecture candidate with its accuracy check on real data: the default student with each
+# SGCB replaced by one 1x1 conv + BN + ReLU (model.overrides.sgcb=conv1x1, fewer and fatter neck ops).
+# Warm-started from stage 1 (runs/real_student/best.pt; only the three SGCBs start fresh), 3 epochs at
+# half stage 1's learning rate, then stage 2's schedule; about 30 min on 2 cores, resumable. Then the
+# per-class val table against the default student and the speed of both (make bench-peers' timing).
+SPEED_RUNS := runs/speed_student
+SPEED_ARCH := 'model.overrides={backbone_weights: packaged, sgcb: conv1x1}'
+speed-student: setup
+	$(EDGEPARSE) train --config configs/train/real_student.yaml $(SPEED_ARCH) output_dir=$(SPEED_RUNS) \
+	    name=sgcb1x1 train.epochs=3 optim.lr=0.001 train.init_checkpoint=runs/real_student/best.pt \
+	    train.init_strict=false --resume
+	$(EDGEPARSE) train --config configs/train/real_student_ft.yaml $(SPEED_ARCH) output_dir=$(SPEED_RUNS) \
+	    name=sgcb1x1_ft train.init_checkpoint=$(SPEED_RUNS)/sgcb1x1/best.pt --resume
+	$(PY) scripts/kd_ablation_report.py --arms "default student" "SGCB -> 1x1" \
+	    --pair 0 models/default/$(DEFAULT_STUDENT).pt $(SPEED_RUNS)/sgcb1x1_ft/best.pt
+	$(PY) scripts/bench_peers.py --out $(SPEED_RUNS)/bench --sizes 256 --rounds 5 \
+	    --models sgcb1x1=$(SPEED_RUNS)/sgcb1x1_ft/best.pt bisenet_r18
 
 # Distillation on real faces (README, "Distillation on real faces"): the 384² teacher, then no-KD and KD
 # fine-tunes of stage 1 per seed, then the per-class table. Needs ../shared/data and runs/real_student

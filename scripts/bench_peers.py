@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 DEFAULT_STUDENT = Path("models/default/ehanet_mbv2_celebamask_lfw_256.pt")
+CHECKPOINT_SUFFIX = ".pt"  # a --models entry naming a trained checkpoint rather than a registered model
 PEERS = ("bisenet_r18", "ehanet_r18", "ehanet_r34")  # registered models, random weights
 STUDENT = "student"
 SIZES = (256, 512)
@@ -254,8 +255,9 @@ def build(name: str, make_model: Callable[[], Any], size: int, folder: Path, col
 
 
 def parse_model_spec(text: str) -> tuple[str, str, dict[str, Any]]:
-    """``LABEL=MODEL[,key=value...]`` (a registered model with overrides, random weights) or ``student``
-    -> (label, model or "student", overrides). Values are YAML scalars (``neck_channels=128``)."""
+    """``LABEL=MODEL[,key=value...]`` (a registered model with overrides, random weights), ``LABEL=PATH.pt``
+    (a trained checkpoint, e.g. an architecture candidate) or ``student`` -> (label, model name or checkpoint
+    path or "student", overrides). Values are YAML scalars (``neck_channels=128``)."""
     import yaml
 
     label, sep, spec = text.partition("=")
@@ -289,10 +291,18 @@ def model_factories(student: Path, specs: Sequence[str]) -> dict[str, Callable[[
             return create_model(model, num_classes=payload["num_classes"], **overrides)
         return make
 
+    def trained(path: Path) -> Callable[[], Any]:
+        candidate = load_checkpoint(path)
+        return lambda: build_model_from_checkpoint(candidate)
+
     factories: dict[str, Callable[[], Any]] = {STUDENT: lambda: build_model_from_checkpoint(payload)}
     for text in specs:
         label, model, overrides = parse_model_spec(text)
-        if model != STUDENT:
+        if model.endswith(CHECKPOINT_SUFFIX):
+            if overrides:
+                raise SystemExit(f"--models: a checkpoint carries its architecture; drop the overrides of {text!r}")
+            factories[label] = trained(Path(model))
+        elif model != STUDENT:
             factories[label] = registered(model, overrides)
     return factories
 
@@ -420,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--models", nargs="+", default=list(PEERS), metavar="LABEL=MODEL[,key=value]",
                         help="what to time beside the student: registered models with overrides and random weights, "
-                             "e.g. bisenet_r18 or n128=ehanet_mbv2,neck_channels=128 (default: the three peers)")
+                             "e.g. bisenet_r18 or n128=ehanet_mbv2,neck_channels=128, or trained checkpoints, "
+                             "e.g. sgcb1x1=runs/speed_student/sgcb1x1_ft/best.pt (default: the three peers)")
     parser.add_argument("--columns", nargs="+", default=list(DEFAULT_COLUMNS), choices=[c.key for c in COLUMNS])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--runs", type=int, default=20, help="inferences per block at 256² (scaled by area)")

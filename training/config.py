@@ -93,6 +93,9 @@ class TrainCfg:
     log_interval: int = at_least(1, 10)
     select_metric: Literal["miou", "mean_f1"] = "miou"  # chosen on val, never on test
     init_checkpoint: str | None = None  # warm-start weights (e.g. fine-tune at a new size)
+    # False: warm-start an architecture variant (e.g. model.overrides.sgcb) from the tensors whose name
+    # and shape match; the rest keep their fresh initialisation, and the log names them.
+    init_strict: bool = True
 
 
 @dataclass(frozen=True)

@@ -177,8 +177,21 @@ class Trainer:
             raise ConfigError(f"train.init_checkpoint {path} holds {payload['model_name']} with "
                               f"{payload['num_classes']} classes; this recipe trains {self.cfg.model.name} "
                               f"with {self.schema.num_classes}")
-        self.model.load_state_dict(payload["state_dict"])
+        source, target = payload["state_dict"], self.model.state_dict()
+        matching = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+        fresh = sorted(target.keys() - matching.keys())
+        unused = sorted(source.keys() - matching.keys())
+        if (fresh or unused) and self.cfg.train.init_strict:
+            raise ConfigError(f"train.init_checkpoint {path} does not fit this architecture ({len(fresh)} of "
+                              f"{len(target)} tensors missing or of another shape, {len(unused)} left over, e.g. "
+                              f"{(fresh or unused)[0]}); set train.init_strict=false to warm-start the tensors "
+                              "that match and initialise the rest")
+        self.model.load_state_dict(matching, strict=False)
         log.info("initialised weights from %s", path)
+        if fresh:
+            modules = sorted({name.rsplit(".", 1)[0] for name in fresh})
+            log.warning("train.init_strict=false: %d of %d tensors from %s; fresh: %s", len(matching),
+                        len(target), path, ", ".join(modules))
 
     # -------------------------------------------------------------- training
     def fit(self) -> dict[str, float]:

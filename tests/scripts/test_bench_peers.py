@@ -85,3 +85,14 @@ def test_model_specs_name_a_registered_model_and_typed_overrides(text, expected)
 def test_a_bad_model_spec_is_a_one_line_error():
     with pytest.raises(SystemExit, match="LABEL=MODEL"):
         bench_peers.parse_model_spec("n128=ehanet_mbv2,neck_channels")
+
+
+def test_a_trained_checkpoint_is_timed_with_its_own_weights(tiny_lapa_checkpoint):
+    import torch
+
+    factories = bench_peers.model_factories(tiny_lapa_checkpoint, ["cand=" + str(tiny_lapa_checkpoint)])
+    weights = torch.load(tiny_lapa_checkpoint, weights_only=False)["state_dict"]
+    built = factories["cand"]().state_dict()
+    assert set(factories) == {STUDENT, "cand"} and all(torch.equal(built[k], v) for k, v in weights.items())
+    with pytest.raises(SystemExit, match="carries its architecture"):
+        bench_peers.model_factories(tiny_lapa_checkpoint, [f"cand={tiny_lapa_checkpoint},sgcb=conv1x1"])

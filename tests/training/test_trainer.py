@@ -108,3 +108,17 @@ def test_init_checkpoint_warm_starts_and_checks_the_model(tmp_path):
     with pytest.raises(ConfigError, match="init_checkpoint"):
         Trainer(_recipe(tmp_path, "c", [f"train.init_checkpoint={source}", "model.name=ehanet_effl0"]),
                 DistInfo())
+
+
+def test_an_architecture_variant_warm_starts_only_when_asked_and_only_what_fits(tmp_path, caplog):
+    Trainer(_recipe(tmp_path, "a"), DistInfo()).fit()
+    source = tmp_path / "a" / "best.pt"
+    variant = [f"train.init_checkpoint={source}", "model.overrides={sgcb: conv1x1}"]
+    with pytest.raises(ConfigError, match="init_strict=false"):
+        Trainer(_recipe(tmp_path, "b", variant), DistInfo())
+    trainer = Trainer(_recipe(tmp_path, "c", [*variant, "train.init_strict=false"]), DistInfo())
+    weights, loaded = load_checkpoint(source)["state_dict"], trainer.model.state_dict()
+    shared = [k for k in loaded if k in weights]
+    assert shared and all(torch.equal(weights[k], loaded[k]) for k in shared)
+    assert any(k.startswith("neck.gap_compensation") for k in set(loaded) - set(weights))
+    assert "fresh: neck.gap_compensation.0" in caplog.text

@@ -11,6 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
+from edge.io import atomic_write_text
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", type=Path, help="jetson deploy bundle folder (with manifest.json)")
@@ -39,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary())
     print(next_step)
     if args.json:
-        args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(report.to_dict(), indent=2) + "\n")
     return 0

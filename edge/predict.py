@@ -24,6 +24,7 @@ from edge.api import FaceParser, areas_to_json, class_areas
 from edge.bundle import Bundle
 from edge.errors import ConfigError, InputError
 from edge.image_files import read_image_file, require_regular_file
+from edge.io import atomic_open, atomic_write_text
 from edge.schemas import LabelSchema
 from edge.video.config import DemoCfg
 from edge.video.crop import NO_FACE
@@ -142,7 +143,8 @@ def write_label_png(path: Path, labels: np.ndarray, schema: LabelSchema) -> Path
     """A palette PNG: pixel values are the class ids, the palette the schema's colours."""
     image = Image.fromarray(np.ascontiguousarray(labels, np.uint8))  # mode L: one byte per pixel
     image.putpalette(schema.palette().tobytes())  # L + palette = mode P, the bytes unchanged
-    image.save(path, transparency=NO_FACE)  # unparsed pixels show the viewer's background
+    with atomic_open(path) as handle:
+        image.save(handle, format="PNG", transparency=NO_FACE)  # unparsed pixels show the viewer's background
     return path
 
 
@@ -151,11 +153,12 @@ def predict_image(parser: FaceParser, path: Path, out_dir: Path, json_out: bool)
     result = parser(read_image(path))
     paths = output_paths(path, out_dir, "image", json_out)
     write_label_png(paths["labels"], result.labels, result.schema)
-    Image.fromarray(result.overlay()).save(paths["overlay"])
+    with atomic_open(paths["overlay"]) as handle:
+        Image.fromarray(result.overlay()).save(handle, format="PNG")
     summary = {"input": str(path), "bundle": str(parser.bundle.path), "detector": parser.detector_name,
                **{f"{name}_file": p.name for name, p in paths.items() if name != "json"}, **result.to_dict()}
     if json_out:
-        paths["json"].write_text(json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(paths["json"], json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -189,7 +192,7 @@ def predict_video(bundle: Bundle, path: Path, out_dir: Path, cfg: DemoCfg, json_
                "overlay_file": paths["overlay"].name, "frames": result.frames, "faces": result.faces,
                "schema": bundle.schema.name, "per_frame": areas.frames}
     if json_out:
-        paths["json"].write_text(json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(paths["json"], json.dumps(summary, indent=2) + "\n")
     if result.end_reason:
         raise InputError(f"{result.end_reason}; {paths['overlay']} holds the {result.frames} frames before that")
     return summary

@@ -101,7 +101,7 @@ class EngineBuildSettings:
         return self.typed_onnx or (self.onnx if self.precision == "int8" else None)
 
     def save(self, path: Path) -> Path:
-        path.write_text(json.dumps(to_dict(self), indent=2) + "\n")
+        atomic_write_text(path, json.dumps(to_dict(self), indent=2) + "\n")
         return path
 
     @classmethod

@@ -21,7 +21,7 @@ import torch
 from edge.config import apply_overrides, from_dict, save_config, to_dict
 from edge.errors import BackendUnavailable, CheckpointError, DataError, ExportError
 from edge.formats import QDQ_LINTED_FAMILIES
-from edge.io import json_safe
+from edge.io import atomic_write_text, json_safe
 from edge.metrics import ConfusionMatrix, compare_matrices
 from quantize.checkpoint import save_quantized
 from quantize.config import EXACT_QDQ, QuantCfg
@@ -155,7 +155,7 @@ class QuantizeSession:
         save_quantized(result.candidate.quantized, self.cfg, self.payload, self.out_dir / CHECKPOINT_NAME,
                        metrics=summary["results"], source_path=self.checkpoint)
         save_config(self.cfg, self.out_dir / "quant_config.yaml")
-        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False, default=str))
+        atomic_write_text(self.out_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False, default=str))
         mp = self.cfg.mixed_precision
         text = self._text(result, comparison, lint.format())
         if runtimes:

@@ -54,3 +54,12 @@ def test_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         save_checkpoint(_payload(torch.zeros(2)), path)
     assert torch.equal(load_checkpoint(path)["state_dict"]["w"], torch.ones(2))
+
+
+def test_the_shipped_default_student_carries_its_checksum():
+    """Users load it on every deploy: it must verify, not warn that it cannot be checked."""
+    from targets.config import DEFAULT_CHECKPOINT
+    from training.checkpoint import CHECKSUM_KEY
+
+    assert CHECKSUM_KEY in torch.load(DEFAULT_CHECKPOINT, map_location="cpu", weights_only=True)
+    assert load_checkpoint(DEFAULT_CHECKPOINT)["model_name"] == "ehanet_mbv2"

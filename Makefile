@@ -113,10 +113,11 @@ kd-ablation-real: setup
 	$(PY) scripts/kd_ablation_report.py --teacher runs/real_teacher_384/best.pt --teacher-tta-flip \
 	    $(foreach s,$(real_kd_seeds),--pair $(s) runs/kd_real/real_nokd_$(s)/best.pt runs/kd_real/real_kd_$(s)/best.pt)
 
-# Issue 16's question: does fine-tuning on faces that `edgeparse annotate` labelled help? Annotates
-# ../shared/data/lfw_unlabelled (resumable, with a progress bar), then fine-tunes stage 1 with
-# configs/train/real_student_ft.yaml with and without those faces per seed, then prints the per-class
-# table. Needs ../shared/data and runs/real_student (make default-student). --resume skips finished runs.
+# Does fine-tuning on faces that `edgeparse annotate` labelled help? (README, "How close to human labels":
+# here it lowered every class.) Annotates ../shared/data/lfw_unlabelled (resumable, with a progress bar;
+# about 1 h), then fine-tunes stage 1 with configs/train/real_student_ft.yaml with and without those faces
+# per seed (about 32 min per seed on 2 cores), then prints the per-class table. Needs ../shared/data and
+# runs/real_student (make default-student). --resume skips finished runs.
 autolabel_seeds ?= 0 1 2
 AUTOLABEL_RUNS := runs/autolabel
 autolabel-ablation: setup

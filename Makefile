@@ -81,11 +81,12 @@ default-student: setup
 	$(EDGEPARSE) model release runs/real_student_ft/best.pt --out models/default --name $(DEFAULT_STUDENT) \
 	    --observations models/default/observations.md
 
-# Issue 15's architecture candidate with its accuracy check on real data: the default student with each
+# A speed candidate of the architecture, with its accuracy check on real data: the default student with each
 # SGCB replaced by one 1x1 conv + BN + ReLU (model.overrides.sgcb=conv1x1, fewer and fatter neck ops).
 # Warm-started from stage 1 (runs/real_student/best.pt; only the three SGCBs start fresh), 3 epochs at
 # half stage 1's learning rate, then stage 2's schedule; about 30 min on 2 cores, resumable. Then the
-# per-class val table against the default student and the speed of both (make bench-peers' timing).
+# per-class val table against the default student and the speed of both (make bench-peers' timing), with
+# the student timed twice (`copy`) as the control of the measurement's bias and noise.
 SPEED_RUNS := runs/speed_student
 SPEED_ARCH := 'model.overrides={backbone_weights: packaged, sgcb: conv1x1}'
 speed-student: setup
@@ -96,8 +97,9 @@ speed-student: setup
 	    name=sgcb1x1_ft train.init_checkpoint=$(SPEED_RUNS)/sgcb1x1/best.pt --resume
 	$(PY) scripts/kd_ablation_report.py --arms "default student" "SGCB -> 1x1" \
 	    --pair 0 models/default/$(DEFAULT_STUDENT).pt $(SPEED_RUNS)/sgcb1x1_ft/best.pt
-	$(PY) scripts/bench_peers.py --out $(SPEED_RUNS)/bench --sizes 256 --rounds 5 \
-	    --models sgcb1x1=$(SPEED_RUNS)/sgcb1x1_ft/best.pt bisenet_r18
+	$(PY) scripts/bench_peers.py --out $(SPEED_RUNS)/bench --sizes 256 --rounds 9 --runs 60 \
+	    --models copy=models/default/$(DEFAULT_STUDENT).pt sgcb1x1=$(SPEED_RUNS)/sgcb1x1_ft/best.pt \
+	    --columns ov_f32 ov_bf16 ov_int8 ov_int8_all ort_f32
 
 # Distillation on real faces (README, "Distillation on real faces"): the 384² teacher, then no-KD and KD
 # fine-tunes of stage 1 per seed, then the per-class table. Needs ../shared/data and runs/real_student

@@ -90,8 +90,10 @@ def test_a_bad_model_spec_is_a_one_line_error():
 def test_a_trained_checkpoint_is_timed_with_its_own_weights(tiny_lapa_checkpoint):
     import torch
 
+    from training.checkpoint import load_checkpoint
+
     factories = bench_peers.model_factories(tiny_lapa_checkpoint, ["cand=" + str(tiny_lapa_checkpoint)])
-    weights = torch.load(tiny_lapa_checkpoint, weights_only=False)["state_dict"]
+    weights = load_checkpoint(tiny_lapa_checkpoint)["state_dict"]
     built = factories["cand"]().state_dict()
     assert set(factories) == {STUDENT, "cand"} and all(torch.equal(built[k], v) for k, v in weights.items())
     with pytest.raises(SystemExit, match="carries its architecture"):

@@ -99,7 +99,7 @@ speed-student: setup
 	    --pair 0 models/default/$(DEFAULT_STUDENT).pt $(SPEED_RUNS)/sgcb1x1_ft/best.pt
 	$(PY) scripts/bench_peers.py --out $(SPEED_RUNS)/bench --sizes 256 --rounds 9 --runs 60 \
 	    --models copy=models/default/$(DEFAULT_STUDENT).pt sgcb1x1=$(SPEED_RUNS)/sgcb1x1_ft/best.pt \
-	    --columns ov_f32 ov_bf16 ov_int8 ov_int8_all ort_f32
+	    --columns ov_f32 ov_bf16 ov_int8 ov_int8_float_logits ort_f32
 
 # Distillation on real faces (README, "Distillation on real faces"): the 384² teacher, then no-KD and KD
 # fine-tunes of stage 1 per seed, then the per-class table. Needs ../shared/data and runs/real_student

@@ -21,11 +21,11 @@ calibrated on synthetic images for all models, which changes no kernel choice.
 
 ``--models`` times other variants beside the student instead of the peers, e.g. speed candidates of the
 student (random weights, speed only; the ratio is then candidate ÷ student, < 1 = faster), and the extra
-column ``ov_int8_all`` quantizes the logits convolution too:
+column ``ov_int8_float_logits`` keeps the logits convolution float (``int8.float_logits=true``):
 
     python scripts/bench_peers.py --out runs/student_candidates --sizes 256 \
         --models n128=ehanet_mbv2,neck_channels=128 sgcb1x1=ehanet_mbv2,sgcb=conv1x1 \
-        --columns ov_f32 ov_bf16 ov_int8 ov_int8_all
+        --columns ov_f32 ov_bf16 ov_int8 ov_int8_float_logits
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ class Column:
 
 COLUMNS = (Column("ov_f32", "OpenVINO f32", "f32"), Column("ov_bf16", "OpenVINO bf16", "bf16"),
            Column("ov_int8", "OpenVINO INT8", "int8"), Column("ort_f32", "onnxruntime FP32", "f32"),
-           Column("ov_int8_all", "OpenVINO INT8, logits conv too", "int8"))
+           Column("ov_int8_float_logits", "OpenVINO INT8, logits conv float", "int8"))
 DEFAULT_COLUMNS = ("ov_f32", "ov_bf16", "ov_int8", "ort_f32")
 
 
@@ -224,13 +224,13 @@ class Built:
 
 # column key -> (artifact, inference precision); "onnx" is the FP32 ONNX, the others OpenVINO IRs
 COLUMN_RUNS = {"ov_f32": ("fp32", "f32"), "ov_bf16": ("fp32", "bf16"), "ov_int8": ("int8", "f32"),
-               "ov_int8_all": ("int8_all", "f32"), "ort_f32": ("onnx", None)}
+               "ov_int8_float_logits": ("int8_float_logits", "f32"), "ort_f32": ("onnx", None)}
 
 
 def build(name: str, make_model: Callable[[], Any], size: int, folder: Path, columns: Sequence[str]) -> Built:
     """The cpu target's FP32 ONNX and the OpenVINO IRs ``columns`` need, for one model at one size:
-    FP32, INT8 with the logits convolution in float (deploy's default) and, for ``ov_int8_all``, INT8
-    of every layer (``int8.float_logits=false``)."""
+    FP32, INT8 of every layer (deploy's default) and, for ``ov_int8_float_logits``, INT8 with the logits
+    convolution in float (``int8.float_logits=true``)."""
     from targets.base import LowerRequest
     from targets.config import load_deploy_config
     from targets.export import export_onnx
@@ -246,7 +246,8 @@ def build(name: str, make_model: Callable[[], Any], size: int, folder: Path, col
     for artifact in dict.fromkeys(COLUMN_RUNS[c][0] for c in columns):
         if artifact == "onnx":
             continue
-        cfg = load_deploy_config(None, overrides + (["int8.float_logits=false"] if artifact == "int8_all" else []))
+        float_logits = ["int8.float_logits=true"] if artifact == "int8_float_logits" else []
+        cfg = load_deploy_config(None, overrides + float_logits)
         precision = "fp32" if artifact == "fp32" else "int8"
         request = LowerRequest("cpu", precision, files["onnx"], model, lambda: calibration, DEFAULT_STUDENT,
                                folder, f"{name}_{size}_{artifact}", cfg)

@@ -59,9 +59,20 @@ def test_cpu_int8_nncf_bundle_is_quantized_and_runs(deploy_inputs, kit, tmp_path
     quantization = load_manifest(bundle).quantization
     assert quantization["method"] == "nncf_ptq" and quantization["calibration_images"] == 8
     assert quantization["fake_quantize_ops"] > 10
-    assert quantization["float_layers"] and "classifier" in quantization["float_layers"][0]
+    assert quantization["float_layers"] == []  # int8.float_logits is off by default: every layer is int8
     assert outcome.row.status in ("ok", "parity_failed")
     assert math.isfinite(outcome.parity.agreement_pct) and outcome.bench.fps > 0
+
+
+@pytest.mark.slow
+def test_float_logits_keeps_the_logits_convolution_float(deploy_inputs, kit, tmp_path):
+    from edge.bundle import load_manifest
+    from targets.config import Int8Cfg
+
+    cfg = kit.tiny_cfg(int8=Int8Cfg(float_logits=True))
+    bundle = kit.lower_to_bundle("cpu", "int8", deploy_inputs, tmp_path / "work", tmp_path / "bundles", cfg)
+    (name,) = load_manifest(bundle).quantization["float_layers"]
+    assert "classifier" in name
 
 
 def test_the_logits_convolution_is_found_through_bias_and_resize(deploy_inputs):

@@ -157,7 +157,7 @@ def test_a_failed_int8_gate_triggers_the_mixed_precision_fallback_with_translate
     ignored scope (OpenVINO's name for it), supersedes the first attempt and reports both."""
     out = tmp_path / "bundles"
     code = _deploy(["--target", "cpu", "--precisions", "int8", "--checkpoint", str(tiny_checkpoint), "--out",
-                    str(out), "int8.float_logits=false", "int8.fallback_max_float_layers=1"])
+                    str(out), "int8.fallback_max_float_layers=1"])
     printed = capsys.readouterr().out
     assert "parity failed; ranking layers by int8 sensitivity" in printed
     rows = json.loads((out / "report.json").read_text())["results"]["rows"]
@@ -172,7 +172,7 @@ def test_a_failed_int8_gate_triggers_the_mixed_precision_fallback_with_translate
     assert quantization["fallback"]["layers"] == [layer]
     assert quantization["fallback"]["logits_sqnr_db_int8"][layer] is not None
     # the module path became the FP32 ONNX node name and then OpenVINO's name in NNCF's ignored scope
-    (name,) = quantization["float_layers"]  # float_logits=false: nothing else is float
+    (name,) = quantization["float_layers"]  # int8.float_logits is off by default: nothing else is float
     assert f"/{unqualified(layer)}/Conv" in name  # the exporter's scope of the layer, then OpenVINO's suffix
     verdict = json.loads((out / "ehanet_mbv2_cpu_int8" / "parity.json").read_text())["verdict"]
     assert verdict == ("passed" if fallback["status"] == "ok" else "failed")

@@ -99,7 +99,7 @@ class Int8Cfg:
     ``fallback_max_float_layers``: when an int8 bundle fails its per-class gate, deploy rebuilds it
     with up to this many of the most int8-sensitive layers float (``targets.fallback``); 0 = off.
     ``float_logits`` (cpu NNCF): keep the logits convolution float from the start. Off by default: on the
-    102 real val faces quantizing it cost 0.02 mIoU and saved 8-12 % of the student's INT8 time, and a
+    102 real val faces quantizing it cost 0.02 mIoU and saved 8-13 % of the student's INT8 time, and a
     bundle whose thin classes it hurts fails its per-class gate and takes the fallback.
     """
 
